@@ -1,0 +1,42 @@
+# refserver — every task in one place. `make` alone lists them.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint bench migrate seed clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install refserver with its dev tools
+
+run: $(STAMP) ## start the server (SQLite under ./data, demo data) on :8000 and broker WS on :8001
+	$(BIN)/refserver serve
+
+test: $(STAMP) ## run the whole suite (PostgreSQL half when TEST_DATABASE_URL is set)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy strict on app/
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP) ## print the benchmark table next to this machine's ceilings; writes bench/results.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+migrate: $(STAMP) ## apply the Alembic migrations to the configured database
+	$(BIN)/refserver migrate
+
+seed: $(STAMP) ## add the demo identities and print their credentials
+	$(BIN)/refserver seed
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) data

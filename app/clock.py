@@ -1,0 +1,192 @@
+"""The domain clock: one time source for every domain timer and lifetime.
+
+Real mode follows wall time plus an offset; frozen mode stands still and moves only when
+advanced. Timers (`call_at` / `call_later`) fire in due-time order: in real mode when wall time
+reaches them, in both modes when `advance` passes them. While `advance` fires a timer the clock
+reads that timer's due time, so a callback sees the instant it was scheduled for.
+
+Invariant: `now_ms()` never decreases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import inspect
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger("refserver.clock")
+
+TimerCallback = Callable[[], Awaitable[Any] | Any]
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso_ms(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds, e.g. 2025-03-15T09:00:00.000Z."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass(order=True)
+class Timer:
+    due_ms: int
+    order: int
+    callback: TimerCallback = field(compare=False)
+    name: str = field(default="", compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class DomainClock:
+    def __init__(self, *, frozen: bool = False, start_ms: int | None = None) -> None:
+        start = wall_ms() if start_ms is None else start_ms
+        self._frozen = frozen
+        self._fixed_ms = start
+        self._offset_ms = start - wall_ms()
+        self._last_ms = start
+        self._timers: list[Timer] = []
+        self._order = itertools.count()
+        self._fire_lock: asyncio.Lock | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._driver: asyncio.Task[None] | None = None
+        self.on_change: Callable[[DomainClock], None] | None = None
+
+    # --- reading -----------------------------------------------------------------------------
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def now_ms(self) -> int:
+        now = self._fixed_ms if self._frozen else wall_ms() + self._offset_ms
+        if now < self._last_ms:
+            return self._last_ms
+        self._last_ms = now
+        return now
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self.now_ms()
+        return {"now_ms": now, "now": iso_ms(now), "frozen": self._frozen}
+
+    # --- changing ----------------------------------------------------------------------------
+    def freeze(self) -> None:
+        if not self._frozen:
+            self._fixed_ms = self.now_ms()
+            self._frozen = True
+        self._changed()
+
+    def resume(self) -> None:
+        if self._frozen:
+            self._offset_ms = self._fixed_ms - wall_ms()
+            self._frozen = False
+        self._changed()
+
+    async def advance(self, ms: int) -> None:
+        """Move the clock forward by `ms`, firing every timer that falls due, in time order."""
+        if ms < 0:
+            raise ValueError("the clock never moves backwards")
+        target = self.now_ms() + ms
+        async with self._lock():
+            while self._timers and self._timers[0].due_ms <= target:
+                timer = heapq.heappop(self._timers)
+                if timer.cancelled:
+                    continue
+                self._set(max(timer.due_ms, self.now_ms()))
+                await self._fire(timer)
+            self._set(target)
+        self._changed()
+
+    def _set(self, ms: int) -> None:
+        if self._frozen:
+            self._fixed_ms = max(self._fixed_ms, ms)
+        else:
+            self._offset_ms = max(self._offset_ms, ms - wall_ms())
+
+    def _changed(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+        if self.on_change is not None:
+            self.on_change(self)
+
+    # --- timers ------------------------------------------------------------------------------
+    def call_at(self, due_ms: int, callback: TimerCallback, *, name: str = "") -> Timer:
+        timer = Timer(due_ms, next(self._order), callback, name)
+        heapq.heappush(self._timers, timer)
+        if self._wakeup is not None:
+            self._wakeup.set()
+        return timer
+
+    def call_later(self, delay_ms: int, callback: TimerCallback, *, name: str = "") -> Timer:
+        return self.call_at(self.now_ms() + delay_ms, callback, name=name)
+
+    def cancel_all(self) -> None:
+        for t in self._timers:
+            t.cancelled = True
+        self._timers.clear()
+
+    def pending(self) -> list[Timer]:
+        return sorted(t for t in self._timers if not t.cancelled)
+
+    async def fire_due(self) -> int:
+        """Fire every timer due at or before now; returns how many fired."""
+        fired = 0
+        async with self._lock():
+            while self._timers and self._timers[0].due_ms <= self.now_ms():
+                timer = heapq.heappop(self._timers)
+                if not timer.cancelled:
+                    fired += 1
+                    await self._fire(timer)
+        return fired
+
+    async def _fire(self, timer: Timer) -> None:
+        try:
+            result = timer.callback()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("timer %s failed", timer.name or timer.callback)
+
+    def _lock(self) -> asyncio.Lock:
+        if self._fire_lock is None:
+            self._fire_lock = asyncio.Lock()
+        return self._fire_lock
+
+    # --- driver: fires due timers as (real or advanced) time reaches them ----------------------
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._driver = asyncio.create_task(self._drive(), name="domain-clock")
+
+    async def stop(self) -> None:
+        if self._driver is not None:
+            self._driver.cancel()
+            try:
+                await self._driver
+            except asyncio.CancelledError:
+                pass
+            self._driver = None
+
+    async def _drive(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self.fire_due()
+            self._wakeup.clear()
+            live = [t for t in self._timers[:1] if not t.cancelled]
+            timeout: float | None = None
+            if self._timers and not self._frozen:
+                timeout = max(0.0, (self._timers[0].due_ms - self.now_ms()) / 1000)
+                timeout = min(timeout, 1.0)
+            elif self._timers and live and live[0].due_ms <= self.now_ms():
+                timeout = 0.0
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass

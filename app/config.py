@@ -1,0 +1,81 @@
+"""Typed settings, read once.
+
+Every knob has a command-line flag (for the ones `refserver serve` exposes), an environment
+variable `REFSERVER_<NAME>` and a default, all declared here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OnOff = Literal["on", "off"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REFSERVER_", extra="ignore")
+
+    # process and ports (CONTRACT §0)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    broker_ws_port: int = 8001
+    database_url: str = "sqlite:///./data/refserver.db"
+    admin_token: str = ""
+    seed: Literal["demo", "none"] = "demo"
+    clock: Literal["real", "frozen"] = "real"
+    fix_port: int = 9878
+    log_level: str = "warning"
+    access_log: bool = False
+
+    # streams (§1)
+    ring_max_events: int = Field(10_000, ge=1)
+    ring_retention_ms: int = Field(300_000, ge=0)
+    subscriber_queue_max: int = Field(4_096, ge=1)
+    journal_size: int = Field(1_000, ge=1)
+
+    # Musubi (§2)
+    musubi_token_ttl_s: int = 3600
+    musubi_order_ttl_ms: int = 300_000
+    musubi_quote_delay_ms: int = 8_000
+    musubi_execute_delay_ms: int = 1_000
+    musubi_settle_delay_ms: int = 4_000
+    musubi_sse_heartbeat_ms: int = 30_000
+    musubi_auto_quote: OnOff | None = None
+
+    # Broker (§3)
+    broker_token_ttl_s: int = 86_400
+    broker_tick_interval_ms: int = 1_000
+
+    # Order Entry (§4)
+    oe_ws_token_ttl_ms: int = 60_000
+    oe_ws_ping_interval_ms: int = 30_000
+    oe_ws_pong_timeout_ms: int = 10_000
+    oe_liquidity: OnOff | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, v: str) -> str:
+        if not v.startswith(("sqlite:", "postgresql", "postgres:")):
+            raise ValueError("database_url must be sqlite:///… or postgresql://…")
+        return v
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.admin_token:
+            self.admin_token = "adm_" + secrets.token_hex(16)
+
+    @property
+    def auto_quote(self) -> bool:
+        """Musubi simulated market makers quote on their own."""
+        if self.musubi_auto_quote is not None:
+            return self.musubi_auto_quote == "on"
+        return self.seed == "demo"
+
+    @property
+    def liquidity(self) -> bool:
+        """The Order Entry simulated liquidity provider rests orders."""
+        if self.oe_liquidity is not None:
+            return self.oe_liquidity == "on"
+        return self.seed == "demo"

@@ -1,0 +1,1 @@
+"""The domain. Never imports FastAPI, Starlette or any other web framework."""

@@ -1,0 +1,1 @@
+"""Authentication primitives: JWT (python-jose), HMAC-V2, password hashing."""

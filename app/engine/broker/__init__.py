@@ -1,0 +1,1 @@
+"""The broker family's domain: state machines and simulators."""

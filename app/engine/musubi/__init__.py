@@ -1,0 +1,1 @@
+"""The musubi family's domain: state machines and simulators."""

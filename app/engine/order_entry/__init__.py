@@ -1,0 +1,1 @@
+"""The order-entry family's domain: state machines and simulators."""

@@ -1,0 +1,217 @@
+"""Fan-out: committed events to live subscribers, each with a bounded queue.
+
+A subscription starts at any seq: it first replays what it missed (ring, then SQL), then
+delivers live events, with no gap and no duplicate across the seam — every delivery passes the
+`seq >= cursor` check, and live events are queued from the instant the subscription registers,
+which happens in the same event-loop step that reads the head.
+
+Slow consumers (CONTRACT §1.5): a subscriber whose queue is full is detached from live
+delivery at once (its queue is dropped, so memory stays bounded and nobody waits for it).
+With `catch_up=True` its next read re-replays from its cursor (ring/SQL) and re-attaches; with
+`catch_up=False` its next read raises `SlowConsumer(next_seq)` so the transport can say so
+(WebSocket close 4008, Order Entry `resync_required`, SSE end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from app.engine.streams.event import Event
+from app.engine.streams.ring import Ring
+
+if TYPE_CHECKING:
+    from app.engine.streams.replay import ReadResult
+
+
+class StreamEnded(Exception):
+    """The subscription is over; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SlowConsumer(StreamEnded):
+    def __init__(self, next_seq: int) -> None:
+        super().__init__("slow consumer")
+        self.next_seq = next_seq
+
+
+class StreamClosed(StreamEnded):
+    """Closed by the server: control-API disconnect, reset or shutdown."""
+
+
+class StreamState:
+    """Everything the process holds for one stream."""
+
+    __slots__ = ("family", "ring", "skip", "stream", "subscribers")
+
+    def __init__(self, family: str, stream: str, ring: Ring) -> None:
+        self.family = family
+        self.stream = stream
+        self.ring = ring
+        self.subscribers: set[Subscription] = set()
+        self.skip = 0
+
+    @property
+    def head(self) -> int:
+        return self.ring.last_seq
+
+
+Reader = Callable[[StreamState, int, int], Awaitable["ReadResult"]]
+
+
+class Subscription:
+    """One subscriber of one stream. Consume with `await next_batch()` until it raises."""
+
+    def __init__(
+        self,
+        state: StreamState,
+        *,
+        cursor: int,
+        target: int,
+        reader: Reader,
+        queue_max: int,
+        catch_up: bool,
+        page: int = 1000,
+    ) -> None:
+        self.state = state
+        self.cursor = cursor  # the next seq this subscriber expects
+        self.target = target  # replay from SQL/ring up to here before the live queue
+        self.source = "live"
+        self.queue_max = queue_max
+        self.catch_up = catch_up
+        self.page = page
+        self._reader = reader
+        self._pending: deque[Event] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.lagged = False
+        self.ended: StreamEnded | None = None
+        self.delivered = 0
+
+    # called by the hub, on the event loop, for every live event of the stream
+    def push(self, event: Event) -> None:
+        if self.lagged:
+            return
+        pending = self._pending
+        if len(pending) >= self.queue_max:
+            pending.clear()
+            self.lagged = True
+        else:
+            pending.append(event)
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    def end(self, reason: StreamEnded) -> None:
+        if self.ended is None:
+            self.ended = reason
+        self._pending.clear()
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    def close(self) -> None:
+        """The consumer is done; stop queueing for it."""
+        self.state.subscribers.discard(self)
+        self.end(StreamClosed("closed"))
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    async def next_batch(self) -> list[Event]:
+        """The next events in seq order (at least one); raises `StreamEnded` when over."""
+        while True:
+            if self.ended is not None:
+                self.state.subscribers.discard(self)
+                raise self.ended
+            if self.lagged:
+                if not self.catch_up:
+                    self.state.subscribers.discard(self)
+                    self.ended = SlowConsumer(self.cursor)
+                    raise self.ended
+                # re-attach: replay cursor..head, then live again
+                self.lagged = False
+                self._pending.clear()
+                self.target = self.state.head
+            if self.cursor <= self.target:
+                want = min(self.page, self.target - self.cursor + 1)
+                result = await self._reader(self.state, self.cursor, want)
+                events = [e for e in result.events if e.seq >= self.cursor]
+                if events:
+                    self.cursor = events[-1].seq + 1
+                    self.delivered += len(events)
+                    return events
+                # nothing readable (e.g. the range is gone everywhere): skip to live
+                self.target = self.cursor - 1
+                continue
+            pending = self._pending
+            if pending:
+                cursor = self.cursor
+                events = [e for e in pending if e.seq >= cursor]
+                pending.clear()
+                if events:
+                    self.cursor = events[-1].seq + 1
+                    self.delivered += len(events)
+                    return events
+                continue
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            await waiter
+
+
+class Hub:
+    """Holds each stream's state; publishes committed events to rings and subscribers."""
+
+    def __init__(self, *, ring_max_events: int, ring_retention_ms: int, queue_max: int) -> None:
+        self.ring_max_events = ring_max_events
+        self.ring_retention_ms = ring_retention_ms
+        self.queue_max = queue_max
+        self.states: dict[tuple[str, str], StreamState] = {}
+
+    def new_state(self, family: str, stream: str, head: int) -> StreamState:
+        ring = Ring(max_events=self.ring_max_events, retention_ms=self.ring_retention_ms, last_seq=head)
+        state = StreamState(family, stream, ring)
+        self.states[(family, stream)] = state
+        return state
+
+    def publish(self, events: list[Event]) -> None:
+        """Committed events, in seq order per stream: ring first, then every subscriber."""
+        states = self.states
+        for ev in events:
+            key = (ev.family, ev.stream)
+            state = states.get(key)
+            if state is None:
+                state = self.new_state(ev.family, ev.stream, ev.seq - 1)
+            state.ring.append(ev)
+            if state.skip:
+                state.skip -= 1
+                continue
+            for sub in state.subscribers:
+                sub.push(ev)
+
+    def disconnect(self, family: str, stream: str, reason: str = "disconnected") -> int:
+        state = self.states.get((family, stream))
+        if state is None:
+            return 0
+        subs = list(state.subscribers)
+        state.subscribers.clear()
+        for sub in subs:
+            sub.end(StreamClosed(reason))
+        return len(subs)
+
+
+    def clear(self, reason: str = "reset") -> None:
+        for state in self.states.values():
+            for sub in list(state.subscribers):
+                sub.end(StreamClosed(reason))
+            state.subscribers.clear()
+        self.states.clear()

@@ -1,0 +1,296 @@
+"""The write path: DB-first, group-committed appends with per-stream sequence numbers.
+
+One writer thread owns one database connection. Callers on the event loop hand it units of
+work (plain events, or a function to run inside the transaction that may emit events); the
+writer takes every unit waiting, up to `max_batch` events, and for the whole batch:
+
+    BEGIN → run each unit's function (own SAVEPOINT) → allocate seqs (one head UPDATE per
+    stream, in the database) → INSERT events (executemany) → COMMIT → [loop] ring → notify
+
+Sequence numbers are allocated by the database inside the write transaction (the head row is
+locked by the UPDATE), so a second process on the same PostgreSQL cannot break contiguity. A
+failed commit rolls the heads back with the events: no seq is skipped and nothing reaches the
+ring. The ORM stays off this path: Core/driver `executemany` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+from sqlalchemy.engine import Connection
+
+from app.clock import DomainClock
+from app.db import Database
+from app.engine.errors import ServiceUnavailable
+from app.engine.streams.event import Encoder, Event, NewEvent
+
+log = logging.getLogger("refserver.sequencer")
+
+T = TypeVar("T")
+Emit = Callable[..., None]  # emit(family, stream, kind, body, ref=None)
+UnitFn = Callable[[Connection, Emit], T]
+
+_STOP = object()
+_HEAD_CHUNK = 300
+
+
+def default_encoder(seq: int, prev_seq: int, ts_ms: int, kind: str, body: Any) -> bytes:
+    return body if isinstance(body, bytes) else orjson.dumps(body)
+
+
+@dataclass(slots=True)
+class _Unit(Generic[T]):
+    future: asyncio.Future[Any]
+    events: list[NewEvent] = field(default_factory=list)
+    fn: UnitFn[T] | None = None
+    result: Any = None
+    error: BaseException | None = None
+    committed: list[Event] = field(default_factory=list)
+
+
+class Sequencer:
+    def __init__(
+        self,
+        db: Database,
+        clock: DomainClock,
+        *,
+        on_commit: Callable[[list[Event]], None],
+        max_batch: int = 4096,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self.encoders: dict[str, Encoder] = {}
+        # test/fault hook: called inside the transaction right before COMMIT; raising fails it
+        self.before_commit: Callable[[Connection], None] | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        self._known_streams: set[tuple[str, str]] = set()
+        self._conn: Connection | None = None
+        ph = db.placeholder
+        self._sql_insert = (
+            "INSERT INTO stream_events (family, stream, seq, ts_ms, kind, ref, payload) "
+            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})"
+        )
+        self._sql_new_head = (
+            f"INSERT INTO stream_heads (family, stream, head) VALUES ({ph}, {ph}, 0) ON CONFLICT DO NOTHING"
+        )
+        self.batches = 0  # observability: how many transactions were committed
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="stream-writer", daemon=True)
+        self._thread.start()
+
+    async def close(self) -> None:
+        """Refuse new work, commit everything already handed over, stop the writer."""
+        self._closing = True
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        self._thread = None
+
+    def register_encoder(self, family: str, encoder: Encoder) -> None:
+        self.encoders[family] = encoder
+
+    def forget_streams(self) -> None:
+        """After a wipe, heads must be re-created in the database."""
+        self._known_streams.clear()
+
+    # --- submitting (event loop side) ----------------------------------------------------------
+    def _submit(self, unit: _Unit[Any]) -> asyncio.Future[Any]:
+        if self._closing or self._thread is None:
+            raise ServiceUnavailable("the server is shutting down", code="SHUTTING_DOWN")
+        self._queue.put(unit)
+        return unit.future
+
+    async def append(
+        self, family: str, stream: str, kind: str, body: Any, ref: str | None = None
+    ) -> Event:
+        loop = self._loop or asyncio.get_running_loop()
+        unit: _Unit[None] = _Unit(loop.create_future(), [NewEvent(family, stream, kind, body, ref)])
+        await self._submit(unit)
+        return unit.committed[0]
+
+    async def append_many(self, events: list[NewEvent]) -> list[Event]:
+        loop = self._loop or asyncio.get_running_loop()
+        unit: _Unit[None] = _Unit(loop.create_future(), list(events))
+        await self._submit(unit)
+        return unit.committed
+
+    async def transact(self, fn: UnitFn[T]) -> T:
+        """Run `fn(conn, emit)` in the writer's transaction; its events commit with its writes.
+
+        `fn` runs in the writer thread inside its own SAVEPOINT: if it raises, its writes and
+        events are rolled back and the exception is raised here; other units are unaffected.
+        """
+        loop = self._loop or asyncio.get_running_loop()
+        unit: _Unit[T] = _Unit(loop.create_future(), fn=fn)
+        await self._submit(unit)
+        return unit.result  # type: ignore[no-any-return]
+
+    async def transact_events(self, fn: UnitFn[T]) -> tuple[T, list[Event]]:
+        loop = self._loop or asyncio.get_running_loop()
+        unit: _Unit[T] = _Unit(loop.create_future(), fn=fn)
+        await self._submit(unit)
+        return unit.result, unit.committed
+
+    # --- the writer thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        with self.db.write_engine.connect() as conn:
+            self._conn = conn
+            stopping = False
+            while not stopping:
+                item = self._queue.get()
+                if item is _STOP:
+                    break
+                batch: list[_Unit[Any]] = [item]
+                size = len(item.events) or 1
+                while size < self.max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                    size += len(item.events) or 1
+                self._commit_batch(conn, batch)
+            self._conn = None
+
+    def _commit_batch(self, conn: Connection, batch: list[_Unit[Any]]) -> None:
+        committed: list[Event] = []
+        try:
+            with conn.begin():
+                for unit in batch:
+                    if unit.fn is not None:
+                        self._run_fn(conn, unit)
+                committed = self._allocate_and_insert(conn, batch)
+                if self.before_commit is not None:
+                    self.before_commit(conn)
+            self.batches += 1
+        except BaseException as exc:  # the whole batch is refused; nothing reaches the ring
+            log.warning("stream batch of %d units rolled back: %r", len(batch), exc)
+            for unit in batch:
+                if unit.error is None:
+                    unit.error = exc
+                unit.committed = []
+            committed = []
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._deliver, batch, committed)
+
+    def _run_fn(self, conn: Connection, unit: _Unit[Any]) -> None:
+        assert unit.fn is not None
+        emitted: list[NewEvent] = []
+
+        def emit(family: str, stream: str, kind: str, body: Any, ref: str | None = None) -> None:
+            emitted.append(NewEvent(family, stream, kind, body, ref))
+
+        savepoint = conn.begin_nested()
+        try:
+            unit.result = unit.fn(conn, emit)
+            savepoint.commit()
+            unit.events = emitted
+        except Exception as exc:
+            savepoint.rollback()
+            unit.error = exc
+            unit.events = []
+
+    def _allocate_and_insert(self, conn: Connection, batch: list[_Unit[Any]]) -> list[Event]:
+        counts: dict[tuple[str, str], int] = {}
+        for unit in batch:
+            if unit.error is None:
+                for ev in unit.events:
+                    key = (ev.family, ev.stream)
+                    counts[key] = counts.get(key, 0) + 1
+        if not counts:
+            return []
+        new = [k for k in counts if k not in self._known_streams]
+        if new:
+            conn.exec_driver_sql(self._sql_new_head, new)
+        heads = self._advance_heads(conn, counts)
+        # next seq to hand out per stream: head before this batch + 1
+        nxt = {k: heads[k] - n + 1 for k, n in counts.items()}
+        now = self.clock.now_ms()
+        encoders = self.encoders
+        rows: list[tuple[Any, ...]] = []
+        committed: list[Event] = []
+        for unit in batch:
+            if unit.error is not None:
+                continue
+            out: list[Event] = []
+            for ev in unit.events:
+                key = (ev.family, ev.stream)
+                seq = nxt[key]
+                nxt[key] = seq + 1
+                data = encoders.get(ev.family, default_encoder)(seq, seq - 1, now, ev.kind, ev.body)
+                e = Event(ev.family, ev.stream, seq, now, ev.kind, ev.ref, data)
+                out.append(e)
+                rows.append(e)
+            unit.committed = out
+            committed.extend(out)
+        conn.exec_driver_sql(self._sql_insert, rows)
+        return committed
+
+    def _advance_heads(self, conn: Connection, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+        """One UPDATE … RETURNING per chunk of streams: heads advance inside the transaction."""
+        ph = self.db.placeholder
+        out: dict[tuple[str, str], int] = {}
+        items = sorted(counts.items())  # a stable lock order across processes
+        for i in range(0, len(items), _HEAD_CHUNK):
+            chunk = items[i : i + _HEAD_CHUNK]
+            values = ", ".join([f"({ph}, {ph}, {ph})"] * len(chunk))
+            params: list[Any] = []
+            for (family, stream), n in chunk:
+                params.extend((family, stream, n))
+            if self.db.is_sqlite:
+                sql = (
+                    f"WITH v(family, stream, n) AS (VALUES {values}) "
+                    "UPDATE stream_heads SET head = stream_heads.head + v.n FROM v "
+                    "WHERE stream_heads.family = v.family AND stream_heads.stream = v.stream "
+                    "RETURNING stream_heads.family, stream_heads.stream, stream_heads.head"
+                )
+            else:
+                values = ", ".join([f"({ph}::text, {ph}::text, {ph}::bigint)"] * len(chunk))
+                sql = (
+                    f"UPDATE stream_heads AS h SET head = h.head + v.n FROM (VALUES {values}) "
+                    "AS v(family, stream, n) WHERE h.family = v.family AND h.stream = v.stream "
+                    "RETURNING h.family, h.stream, h.head"
+                )
+            for family, stream, head in conn.exec_driver_sql(sql, tuple(params)):
+                out[(family, stream)] = int(head)
+        if len(out) != len(counts):
+            missing = set(counts) - set(out)
+            raise RuntimeError(f"stream heads missing for {sorted(missing)[:3]}")
+        return out
+
+    # --- back on the event loop: ring, then notify, then wake the callers ------------------------
+    def _deliver(self, batch: list[_Unit[Any]], committed: list[Event]) -> None:
+        if committed:
+            self._known_streams.update((e.family, e.stream) for e in committed)
+            try:
+                self.on_commit(committed)
+            except Exception:  # a broken subscriber must never lose a caller its answer
+                log.exception("delivering committed events failed")
+        for unit in batch:
+            fut = unit.future
+            if fut.done():
+                continue
+            if unit.error is not None:
+                fut.set_exception(unit.error)
+            else:
+                fut.set_result(None)

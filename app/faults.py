@@ -1,0 +1,120 @@
+"""Fault rules for the control API: answer matching requests with an error, a delay or a drop.
+
+A rule matches on method, a path glob (fnmatch: `*` crosses `/`) and family; every field it
+names must match. `times` bounds how often it fires (absent: until cleared). Rules are tried
+in the order they were added; the first match fires.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.engine.errors import InvalidInput
+from app.families import FAMILIES
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class FaultRule:
+    id: int
+    method: str | None
+    path: str | None
+    family: str | None
+    status: int | None = None
+    code: str | None = None
+    delay_ms: int | None = None
+    drop: bool = False
+    times: int | None = None
+    fired: int = 0
+
+    def matches(self, method: str, path: str, family: str | None) -> bool:
+        if self.method is not None and self.method != method:
+            return False
+        if self.family is not None and self.family != family:
+            return False
+        return self.path is None or fnmatch.fnmatchcase(path, self.path)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def to_json(self) -> dict[str, Any]:
+        action: dict[str, Any]
+        if self.drop:
+            action = {"drop": True}
+        elif self.delay_ms is not None:
+            action = {"delay_ms": self.delay_ms}
+        else:
+            action = {"status": self.status, "code": self.code}
+        return {
+            "id": self.id,
+            "match": {"method": self.method, "path": self.path, "family": self.family},
+            "action": action,
+            "times": self.times,
+            "fired": self.fired,
+        }
+
+
+@dataclass
+class FaultRules:
+    rules: list[FaultRule] = field(default_factory=list)
+
+    def add(self, body: Any) -> FaultRule:
+        if not isinstance(body, dict):
+            raise InvalidInput.field("body", "must be a JSON object")
+        match = body.get("match") or {}
+        action = body.get("action")
+        if not isinstance(match, dict):
+            raise InvalidInput.field("match", "must be an object")
+        if not isinstance(action, dict) or not action:
+            raise InvalidInput.field("action", "must be an object with status+code, delay_ms or drop")
+        method = match.get("method")
+        path = match.get("path")
+        family = match.get("family")
+        if method is not None and not isinstance(method, str):
+            raise InvalidInput.field("match.method", "must be a string")
+        if path is not None and not isinstance(path, str):
+            raise InvalidInput.field("match.path", "must be a glob string")
+        if family is not None and family not in FAMILIES:
+            raise InvalidInput.field("match.family", f"must be one of {', '.join(FAMILIES)}")
+        times = body.get("times")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            raise InvalidInput.field("times", "must be a positive integer")
+        rule = FaultRule(next(_ids), method.upper() if method else None, path, family, times=times)
+        if action.get("drop") is True:
+            rule.drop = True
+        elif "delay_ms" in action:
+            d = action["delay_ms"]
+            if not isinstance(d, int) or isinstance(d, bool) or d < 0 or d > 600_000:
+                raise InvalidInput.field("action.delay_ms", "must be an integer from 0 to 600000")
+            rule.delay_ms = d
+        elif "status" in action:
+            st = action["status"]
+            if not isinstance(st, int) or isinstance(st, bool) or not 400 <= st <= 599:
+                raise InvalidInput.field("action.status", "must be an HTTP error status 400-599")
+            code = action.get("code")
+            if code is not None and not isinstance(code, str):
+                raise InvalidInput.field("action.code", "must be a string")
+            rule.status = st
+            rule.code = code
+        else:
+            raise InvalidInput.field("action", "needs status (+code), delay_ms or drop:true")
+        self.rules.append(rule)
+        return rule
+
+    def take(self, method: str, path: str, family: str | None) -> FaultRule | None:
+        """The first live rule matching the request, counted as fired; exhausted rules go."""
+        for rule in self.rules:
+            if rule.matches(method, path, family):
+                rule.fired += 1
+                if rule.exhausted:
+                    self.rules.remove(rule)
+                return rule
+        return None
+
+    def clear(self) -> None:
+        self.rules.clear()

@@ -1,0 +1,1 @@
+"""Routers translate wire <-> domain and nothing else."""
