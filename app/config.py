@@ -31,10 +31,10 @@ class Settings(BaseSettings):
     access_log: bool = False
 
     # streams (§1)
-    ring_max_events: int = Field(10_000, ge=1)
-    ring_retention_ms: int = Field(300_000, ge=0)
-    subscriber_queue_max: int = Field(4_096, ge=1)
-    journal_size: int = Field(1_000, ge=1)
+    ring_max_events: int = Field(default=10_000, ge=1)
+    ring_retention_ms: int = Field(default=300_000, ge=0)
+    subscriber_queue_max: int = Field(default=4_096, ge=1)
+    journal_size: int = Field(default=1_000, ge=1)
 
     # Musubi (§2)
     musubi_token_ttl_s: int = 3600

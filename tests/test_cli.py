@@ -14,7 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ADMIN_HEADERS
+from tests.conftest import ADMIN_HEADERS, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -22,10 +22,31 @@ LINE = re.compile(r"^refserver listening http=(\d+) broker_ws=(\d+)$")
 
 
 def start(url: str, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int, int]:
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", "0", "--broker-ws-port", "0",
-           "--database-url", url, "--admin-token", "test-admin", "--seed", "none", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parent.parent)
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--port",
+        "0",
+        "--broker-ws-port",
+        "0",
+        "--database-url",
+        url,
+        "--admin-token",
+        "test-admin",
+        "--seed",
+        "none",
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     m = LINE.match(line)
@@ -38,7 +59,9 @@ def seqs(url: str, stream: str) -> list[int]:
 
     eng = sa.create_engine(normalise_url(url))
     with eng.connect() as c:
-        rows = c.execute(sa.text("SELECT seq FROM stream_events WHERE stream=:s ORDER BY seq"), {"s": stream}).all()
+        rows = c.execute(
+            sa.text("SELECT seq FROM stream_events WHERE stream=:s ORDER BY seq"), {"s": stream}
+        ).all()
     eng.dispose()
     return [int(r[0]) for r in rows]
 
@@ -52,8 +75,14 @@ async def test_serve_prints_listening_line_and_stops_on_sigterm(sqlite_url: str)
             r = await c.get(f"http://127.0.0.1:{ws_port}/")
             assert r.status_code == 404
             # the environment variable reached the settings: the ring holds at most 7
-            await c.post(f"http://127.0.0.1:{http_port}/_admin/streams/musubi/x/events", json={"count": 9}, headers=ADMIN_HEADERS)
-            info = (await c.get(f"http://127.0.0.1:{http_port}/_admin/streams/musubi/x", headers=ADMIN_HEADERS)).json()
+            await c.post(
+                f"http://127.0.0.1:{http_port}/_admin/streams/musubi/x/events",
+                json={"count": 9},
+                headers=ADMIN_HEADERS,
+            )
+            info = (
+                await c.get(f"http://127.0.0.1:{http_port}/_admin/streams/musubi/x", headers=ADMIN_HEADERS)
+            ).json()
             assert info["ring"]["size"] == 7
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -78,8 +107,7 @@ async def test_sigterm_commits_or_refuses_in_flight_appends(db_url: str) -> None
                     acked.extend(r.json()["seqs"])
 
             tasks = [asyncio.create_task(writer()) for _ in range(8)]
-            while len(acked) < 200:
-                await asyncio.sleep(0.01)
+            await wait_for(lambda: len(acked) >= 200, 30)
             proc.send_signal(signal.SIGTERM)
             await asyncio.gather(*tasks)
     finally:
@@ -105,8 +133,7 @@ async def test_sigkill_then_restart_continues_contiguously(sqlite_url: str) -> N
                 acked.extend(r.json()["seqs"])
 
         tasks = [asyncio.create_task(writer()) for _ in range(8)]
-        while len(acked) < 300:
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: len(acked) >= 300, 30)
         last_seen = max(acked)
         proc.kill()
         await asyncio.gather(*tasks)
@@ -120,7 +147,9 @@ async def test_sigkill_then_restart_continues_contiguously(sqlite_url: str) -> N
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=ADMIN_HEADERS) as c:
             nxt = (await c.post("/_admin/streams/broker/1001/events", json={"count": 1})).json()["seqs"]
             assert nxt == [len(stored) + 1]
-            rest = (await c.get(f"/_admin/streams/broker/1001/events?from_seq={last_seen + 1}&limit=10000")).json()
+            rest = (
+                await c.get(f"/_admin/streams/broker/1001/events?from_seq={last_seen + 1}&limit=10000")
+            ).json()
             assert [e["seq"] for e in rest["events"]] == list(range(last_seen + 1, len(stored) + 2))
             assert rest["source"] in ("sql", "mixed")
     finally:

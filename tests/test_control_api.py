@@ -36,11 +36,15 @@ async def test_clock_advance_over_http_fires_timers_in_order(sqlite_url: str) ->
         fired: list[int] = []
         for d in (3_000, 1_000, 2_000, 9_000):
             clock.call_at(t0 + d, lambda d=d: fired.append(d))
-        resp = await r.client.post("/_admin/clock", json={"action": "advance", "ms": 5_000}, headers=ADMIN_HEADERS)
+        resp = await r.client.post(
+            "/_admin/clock", json={"action": "advance", "ms": 5_000}, headers=ADMIN_HEADERS
+        )
         assert resp.status_code == 200
         assert resp.json()["now_ms"] == t0 + 5_000 and resp.json()["frozen"] is True
         assert fired == [1_000, 2_000, 3_000]
-        bad = await r.client.post("/_admin/clock", json={"action": "advance", "ms": -5}, headers=ADMIN_HEADERS)
+        bad = await r.client.post(
+            "/_admin/clock", json={"action": "advance", "ms": -5}, headers=ADMIN_HEADERS
+        )
         assert bad.status_code == 400 and "ms" in bad.text
         resumed = await r.client.post("/_admin/clock", json={"action": "resume"}, headers=ADMIN_HEADERS)
         assert resumed.json()["frozen"] is False
@@ -51,9 +55,16 @@ async def test_fault_rules_match_only_their_requests_in_the_family_shape(sqlite_
     async with running_app(make_settings(sqlite_url)) as r:
         c = r.client
         rules = [
-            {"match": {"family": "musubi", "method": "GET"}, "action": {"status": 503, "code": "BUSY"}, "times": 2},
+            {
+                "match": {"family": "musubi", "method": "GET"},
+                "action": {"status": 503, "code": "BUSY"},
+                "times": 2,
+            },
             {"match": {"path": "/sign/*"}, "action": {"status": 500, "code": "BROKEN"}, "times": 1},
-            {"match": {"path": "/api/v1/order-entry/*", "family": "order-entry"}, "action": {"status": 429, "code": "RATE_LIMITED"}},
+            {
+                "match": {"path": "/api/v1/order-entry/*", "family": "order-entry"},
+                "action": {"status": 429, "code": "RATE_LIMITED"},
+            },
             {"match": {"path": "/health"}, "action": {"status": 500, "code": "SICK"}, "times": 1},
         ]
         for rule in rules:
@@ -69,7 +80,9 @@ async def test_fault_rules_match_only_their_requests_in_the_family_shape(sqlite_
         b = await c.post("/sign/in", json={})
         assert b.status_code == 500 and b.json() == {"error": "BROKEN", "message": "injected fault"}
         o = await c.get("/api/v1/order-entry/markets")
-        assert o.status_code == 429 and o.json() == {"error": {"code": "RATE_LIMITED", "message": "injected fault"}}
+        assert o.status_code == 429 and o.json() == {
+            "error": {"code": "RATE_LIMITED", "message": "injected fault"}
+        }
         h = await c.get("/health")
         assert h.status_code == 500 and h.json()["error"]["code"] == "SICK"
         assert (await c.get("/health")).status_code == 200
@@ -78,7 +91,11 @@ async def test_fault_rules_match_only_their_requests_in_the_family_shape(sqlite_
         assert [x["action"]["code"] for x in listed] == ["RATE_LIMITED"]
         await c.delete("/_admin/faults", headers=ADMIN_HEADERS)
         assert (await c.get("/api/v1/order-entry/markets")).status_code != 429
-        bad = await c.post("/_admin/faults", json={"match": {"family": "nope"}, "action": {"drop": True}}, headers=ADMIN_HEADERS)
+        bad = await c.post(
+            "/_admin/faults",
+            json={"match": {"family": "nope"}, "action": {"drop": True}},
+            headers=ADMIN_HEADERS,
+        )
         assert bad.status_code == 400 and "match.family" in bad.text
 
 
@@ -87,11 +104,19 @@ async def test_delay_and_drop_faults_on_a_real_server(sqlite_url: str) -> None:
     import time
 
     async with live_server(make_settings(sqlite_url)) as live, httpx.AsyncClient(base_url=live.base_url) as c:
-        await c.post("/_admin/faults", json={"match": {"path": "/health"}, "action": {"delay_ms": 300}, "times": 1}, headers=ADMIN_HEADERS)
+        await c.post(
+            "/_admin/faults",
+            json={"match": {"path": "/health"}, "action": {"delay_ms": 300}, "times": 1},
+            headers=ADMIN_HEADERS,
+        )
         t = time.perf_counter()
         assert (await c.get("/health")).status_code == 200
         assert time.perf_counter() - t >= 0.29
-        await c.post("/_admin/faults", json={"match": {"path": "/health"}, "action": {"drop": True}, "times": 1}, headers=ADMIN_HEADERS)
+        await c.post(
+            "/_admin/faults",
+            json={"match": {"path": "/health"}, "action": {"drop": True}, "times": 1},
+            headers=ADMIN_HEADERS,
+        )
         with pytest.raises(httpx.TransportError):
             await c.get("/health")
         assert (await c.get("/health")).status_code == 200
@@ -121,7 +146,9 @@ async def test_stream_disconnect_skip_and_read_over_http(sqlite_url: str) -> Non
         sub = await ctx.streams.subscribe("broker", "1001")
         skip = await c.post("/_admin/streams/broker/1001/skip", json={"count": 2}, headers=ADMIN_HEADERS)
         assert skip.status_code == 200 and skip.json()["skip_pending"] == 2
-        made = await c.post("/_admin/streams/broker/1001/events", json={"count": 5, "body": {"k": 1}}, headers=ADMIN_HEADERS)
+        made = await c.post(
+            "/_admin/streams/broker/1001/events", json={"count": 5, "body": {"k": 1}}, headers=ADMIN_HEADERS
+        )
         assert made.json()["seqs"] == [1, 2, 3, 4, 5]
         batch = await sub.next_batch()
         assert [e.seq for e in batch] == [3, 4, 5]
@@ -143,7 +170,11 @@ async def test_reset_wipes_streams_and_faults(db_url: str) -> None:
     async with running_app(make_settings(db_url)) as r:
         c, ctx = r.client, r.ctx
         await c.post("/_admin/streams/musubi/p/events", json={"count": 3}, headers=ADMIN_HEADERS)
-        await c.post("/_admin/faults", json={"match": {"path": "/nothing"}, "action": {"drop": True}}, headers=ADMIN_HEADERS)
+        await c.post(
+            "/_admin/faults",
+            json={"match": {"path": "/nothing"}, "action": {"drop": True}},
+            headers=ADMIN_HEADERS,
+        )
         ctx.clock.call_later(1_000, lambda: None)
         resp = await c.post("/_admin/reset", json={"seed": "none"}, headers=ADMIN_HEADERS)
         assert resp.status_code == 200
@@ -163,15 +194,23 @@ async def test_unknown_route_and_bad_body_render_in_each_family_shape(sqlite_url
         b = await c.get("/market/no-such-thing")
         assert b.status_code == 404 and b.json()["error"] == "NOT_FOUND"
         o = await c.get("/api/v1/order-entry/no-such-thing")
-        assert o.status_code == 404 and o.json() == {"error": {"code": "NOT_FOUND", "message": o.json()["error"]["message"]}}
-        bad = await c.post("/_admin/clock", content=b"{not json", headers={**ADMIN_HEADERS, "content-type": "application/json"})
+        assert o.status_code == 404 and o.json() == {
+            "error": {"code": "NOT_FOUND", "message": o.json()["error"]["message"]}
+        }
+        bad = await c.post(
+            "/_admin/clock",
+            content=b"{not json",
+            headers={**ADMIN_HEADERS, "content-type": "application/json"},
+        )
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_REQUEST"
 
 
 async def test_clock_position_survives_restart(sqlite_url: str) -> None:
     """A frozen clock resumes after a restart where it stood."""
     async with running_app(make_settings(sqlite_url)) as r:
-        await r.client.post("/_admin/clock", json={"action": "advance", "ms": 3_600_000}, headers=ADMIN_HEADERS)
+        await r.client.post(
+            "/_admin/clock", json={"action": "advance", "ms": 3_600_000}, headers=ADMIN_HEADERS
+        )
         stood = r.ctx.clock.now_ms()
     async with running_app(make_settings(sqlite_url)) as r:
         assert r.ctx.clock.now_ms() == stood

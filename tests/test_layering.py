@@ -23,6 +23,8 @@ def test_engine_imports_no_web_framework() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             for name in names:
-                if name.split(".")[0] in WEB or name.startswith(("app.routers", "app.main", "app.deps", "app.edge", "app.errors")):
+                if name.split(".")[0] in WEB or name.startswith(
+                    ("app.routers", "app.main", "app.deps", "app.edge", "app.errors")
+                ):
                     offenders.append(f"{path.relative_to(ENGINE.parent.parent)}: {name}")
     assert offenders == []

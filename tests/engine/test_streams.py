@@ -68,7 +68,9 @@ async def test_fifty_concurrent_writers_over_twenty_streams(db_url: str) -> None
             for i in range(40):
                 stream = f"s{rng.randrange(20)}"
                 if i % 3 == 0:
-                    evs = await s.append_many([NewEvent(FAM, stream, "x", {"w": w, "i": i, "k": k}) for k in range(3)])
+                    evs = await s.append_many(
+                        [NewEvent(FAM, stream, "x", {"w": w, "i": i, "k": k}) for k in range(3)]
+                    )
                 else:
                     evs = [await s.append(FAM, stream, "x", {"w": w, "i": i})]
                 acked[stream].extend(e.seq for e in evs)
@@ -133,7 +135,9 @@ async def test_transact_rolls_back_only_the_failing_unit(sqlite_url: str) -> Non
             emit(FAM, "t", "bad", {"v": 2})  # type: ignore[operator]
             raise ValueError("refused")
 
-        results = await asyncio.gather(s.transact(good), s.transact(bad), s.transact(good), return_exceptions=True)
+        results = await asyncio.gather(
+            s.transact(good), s.transact(bad), s.transact(good), return_exceptions=True
+        )
         assert results[0] == "done" and results[2] == "done"
         assert isinstance(results[1], ValueError)
         assert sql_seqs(s.db, "t") == [1, 2]
@@ -272,7 +276,9 @@ async def test_any_interleaving_reads_exactly_the_committed_events(
                     counter += 1
                     bodies.append({"n": counter})
                 evs = await s.append_many([NewEvent(FAM, name, "x", b) for b in bodies])
-                assert [e.seq for e in evs] == list(range(len(model[name]) + 1, len(model[name]) + 1 + len(bodies)))
+                assert [e.seq for e in evs] == list(
+                    range(len(model[name]) + 1, len(model[name]) + 1 + len(bodies))
+                )
                 model[name].extend(e.data for e in evs)
             elif op[0] == "advance":
                 await s.clock.advance(int(op[1]))
