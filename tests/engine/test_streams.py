@@ -183,7 +183,7 @@ async def test_subscription_seam_has_no_gap_and_no_duplicate(db_url: str) -> Non
 async def test_slow_consumer_is_detached_and_others_keep_up(sqlite_url: str) -> None:
     """A stalled subscriber: bounded queue, others get everything, then it is told (or caught up)."""
     async with open_streams(sqlite_url, queue_max=10) as s:
-        fast = await s.subscribe(FAM, "slow")
+        fast = await s.subscribe(FAM, "slow", queue_max=10_000)
         stalled_close = await s.subscribe(FAM, "slow", catch_up=False)
         stalled_catch = await s.subscribe(FAM, "slow", catch_up=True)
         got: list[int] = []
@@ -196,7 +196,7 @@ async def test_slow_consumer_is_detached_and_others_keep_up(sqlite_url: str) -> 
         for i in range(50):
             await s.append_many([NewEvent(FAM, "slow", "x", {"i": i, "k": k}) for k in range(10)])
             assert stalled_close.queued <= 10 and stalled_catch.queued <= 10
-        await asyncio.wait_for(consumer, 5)
+        await asyncio.wait_for(consumer, 20)
         assert got == list(range(1, 501))
         with pytest.raises(SlowConsumer) as info:
             await stalled_close.next_batch()
@@ -204,7 +204,7 @@ async def test_slow_consumer_is_detached_and_others_keep_up(sqlite_url: str) -> 
         assert s.subscriber_count(FAM, "slow") == 2
         caught: list[int] = []
         while len(caught) < 500:
-            caught.extend(e.seq for e in await asyncio.wait_for(stalled_catch.next_batch(), 5))
+            caught.extend(e.seq for e in await asyncio.wait_for(stalled_catch.next_batch(), 20))
         assert caught == list(range(1, 501))
         fast.close()
         stalled_catch.close()
