@@ -35,7 +35,7 @@ def fresh_db(tmp: str, name: str) -> str:
 
 def raw_sqlite_ceiling(tmp: str, n: int, streams: int, batch: int = 1000) -> float:
     """Raw sqlite3, WAL: seq block per stream + executemany, `batch` rows per transaction."""
-    path = f"{tmp}/raw.db"
+    path = f"{tmp}/raw{streams}.db"
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
@@ -154,8 +154,8 @@ async def run(quick: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     secs = 1.5 if quick else 3.0
     with tempfile.TemporaryDirectory() as tmp:
-        ceiling = raw_sqlite_ceiling(tmp, 100_000 if quick else 200_000, 1)
         for streams in (1, 1000):
+            ceiling = raw_sqlite_ceiling(tmp, 100_000 if quick else 200_000, streams)
             for producers in (1, 16, 256):
                 url = fresh_db(tmp, f"a{streams}_{producers}")
                 rate = await appends(url, producers, streams, secs)
@@ -165,7 +165,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
                         "value": rate,
                         "unit": "events/s",
                         "ceiling": ceiling,
-                        "ceiling_name": "raw sqlite3 executemany, 1000/txn",
+                        "ceiling_name": f"raw sqlite3 executemany, 1000/txn, {streams} stream(s)",
                         "goal": ">= 0.25 of ceiling at 256 producers" if producers == 256 else None,
                     }
                 )
