@@ -101,6 +101,10 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
+        # end live streams first: uvicorn waits for open connections before the lifespan ends
+        ctx = getattr(app.state, "ctx", None)
+        if ctx is not None:
+            ctx.streams.hub.clear("shutdown")
         main.should_exit = True
         broker.should_exit = True
 
