@@ -138,7 +138,8 @@ def _banner(app: Any, settings: Settings) -> None:
     lines = [
         "",
         "=" * 72,
-        f" refserver is up — dashboard http://{settings.host}:{ports['http']}/   docs /docs",
+        f" refserver is up — dashboard http://{settings.host}:{ports['http']}/#admin={settings.admin_token}",
+        f" OpenAPI http://{settings.host}:{ports['http']}/docs   AsyncAPI /asyncapi.json",
         f" broker WebSocket ws://{settings.host}:{ports['broker_ws']}/   control API /_admin",
         f" admin token: {settings.admin_token}",
         f" database: {settings.database_url}   clock: {settings.clock}   seed: {settings.seed}",
