@@ -757,7 +757,7 @@ class Musubi:
                 ops.append(
                     _transition(n, now, caller.party_id, "QUOTE_COSIGNED", before, {"quote_id": quote_id})
                 )
-            events = self._order_events(n) + events
+            events = events + self._order_events(n)
             await self._write(ops, events)
             self._put_order(n)
             for nq in changed:
