@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+
 import orjson
 import pytest
 from jose import jwt
@@ -21,13 +22,19 @@ async def test_token_and_whoami(db_url: str) -> None:
     """/auth/token answers the documented envelope and claims; both whoami forms answer."""
     async with running_app(make_settings(db_url)) as r:
         who = await participant(r.client, "Bank", "institution")
-        resp = await r.client.post("/auth/token", json={"client_id": who.client_id, "client_secret": who.client_secret})
+        resp = await r.client.post(
+            "/auth/token", json={"client_id": who.client_id, "client_secret": who.client_secret}
+        )
         body = resp.json()
         assert resp.status_code == 200
         assert body["meta"]["request_id"] == resp.headers["x-request-id"]
         assert body["meta"]["request_id"].startswith("req_")
         data = body["data"]
-        assert data["expires_in"] == 3600 and data["canton_party_id"] == who.party_id and data["role"] == "institution"
+        assert (
+            data["expires_in"] == 3600
+            and data["canton_party_id"] == who.party_id
+            and data["role"] == "institution"
+        )
         claims = jwt.get_unverified_claims(data["token"])
         assert jwt.get_unverified_header(data["token"])["alg"] == "HS256"
         assert claims["sub"] == claims["canton_party_id"] == who.party_id
@@ -55,14 +62,23 @@ async def test_every_bad_token_is_401(sqlite_url: str) -> None:
             "garbage": {"Authorization": "Bearer not-a-jwt"},
             "no scheme": {"Authorization": who.token},
             "empty bearer": {"Authorization": "Bearer "},
-            "bad signature": {"Authorization": "Bearer " + jwt.encode(claims, "other-key", algorithm="HS256")},
-            "wrong aud": {"Authorization": "Bearer " + jwt.encode({**claims, "aud": "x"}, key, algorithm="HS256")},
-            "wrong iss": {"Authorization": "Bearer " + jwt.encode({**claims, "iss": "x"}, key, algorithm="HS256")},
+            "bad signature": {
+                "Authorization": "Bearer " + jwt.encode(claims, "other-key", algorithm="HS256")
+            },
+            "wrong aud": {
+                "Authorization": "Bearer " + jwt.encode({**claims, "aud": "x"}, key, algorithm="HS256")
+            },
+            "wrong iss": {
+                "Authorization": "Bearer " + jwt.encode({**claims, "iss": "x"}, key, algorithm="HS256")
+            },
             "alg none": {"Authorization": "Bearer " + none_token},
             "unknown party": {
                 "Authorization": "Bearer "
-                + jwt.encode({**claims, "sub": "Ghost::1220" + "0" * 64, "canton_party_id": "Ghost::1220" + "0" * 64}, key,
-                             algorithm="HS256")
+                + jwt.encode(
+                    {**claims, "sub": "Ghost::1220" + "0" * 64, "canton_party_id": "Ghost::1220" + "0" * 64},
+                    key,
+                    algorithm="HS256",
+                )
             },
         }
         for name, headers in bad.items():
@@ -78,8 +94,14 @@ async def test_every_bad_token_is_401(sqlite_url: str) -> None:
         resp = await r.client.get("/api/v1/orders", headers=who.h)
         assert resp.status_code == 401 and "expired" in resp.json()["error"]["message"]
         # a fresh token works again
-        t = await r.client.post("/auth/token", json={"client_id": who.client_id, "client_secret": who.client_secret})
-        assert (await r.client.get("/api/v1/orders", headers={"Authorization": "Bearer " + t.json()["data"]["token"]})).status_code == 200
+        t = await r.client.post(
+            "/auth/token", json={"client_id": who.client_id, "client_secret": who.client_secret}
+        )
+        assert (
+            await r.client.get(
+                "/api/v1/orders", headers={"Authorization": "Bearer " + t.json()["data"]["token"]}
+            )
+        ).status_code == 200
 
 
 async def test_token_endpoint_errors(sqlite_url: str) -> None:
@@ -101,20 +123,36 @@ async def test_control_participants_and_demo_seed(sqlite_url: str) -> None:
     """The control API creates participants (validated); demo seeding adds the documented ones
     and the built-in simulated market maker exists even with no seed."""
     async with running_app(make_settings(sqlite_url)) as r:
-        resp = await r.client.post("/_admin/musubi/participants", json={"name": "", "role": "boss"}, headers=ADMIN_HEADERS)
+        resp = await r.client.post(
+            "/_admin/musubi/participants", json={"name": "", "role": "boss"}, headers=ADMIN_HEADERS
+        )
         assert resp.status_code == 400
         message = resp.json()["error"]["message"]
         assert "name:" in message and "role:" in message
-        assert (await r.client.post("/_admin/musubi/participants", json={"name": "X", "role": "custodian"})).status_code == 401
-        listed = (await r.client.get("/_admin/musubi/participants", headers=ADMIN_HEADERS)).json()["participants"]
+        assert (
+            await r.client.post("/_admin/musubi/participants", json={"name": "X", "role": "custodian"})
+        ).status_code == 401
+        listed = (await r.client.get("/_admin/musubi/participants", headers=ADMIN_HEADERS)).json()[
+            "participants"
+        ]
         assert [p["name"] for p in listed] == ["SimulatedMarketMaker"]
         resp = await r.client.post("/_admin/reset", json={"seed": "demo"}, headers=ADMIN_HEADERS)
         assert resp.status_code == 200
-        listed = (await r.client.get("/_admin/musubi/participants", headers=ADMIN_HEADERS)).json()["participants"]
+        listed = (await r.client.get("/_admin/musubi/participants", headers=ADMIN_HEADERS)).json()[
+            "participants"
+        ]
         names = {p["name"] for p in listed}
-        assert {"SenderInstitution", "ReceiverInstitution", "CustodianA", "CustodianB", "MarketMakerA", "MarketMakerB"} <= names
+        assert {
+            "SenderInstitution",
+            "ReceiverInstitution",
+            "CustodianA",
+            "CustodianB",
+            "MarketMakerA",
+            "MarketMakerB",
+        } <= names
         t = await r.client.post(
-            "/auth/token", json={"client_id": "sender-institution", "client_secret": "sender-institution-secret"}
+            "/auth/token",
+            json={"client_id": "sender-institution", "client_secret": "sender-institution-secret"},
         )
         assert t.status_code == 200
         pid = t.json()["data"]["canton_party_id"]

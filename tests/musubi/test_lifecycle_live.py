@@ -13,7 +13,7 @@ import orjson
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from tests.conftest import ADMIN_HEADERS, live_server, make_settings
+from tests.conftest import ADMIN_HEADERS, live_server, make_settings, wait_for
 from tests.musubi.helpers import Cast, Who, advance, cast, order_body
 
 pytestmark = pytest.mark.anyio
@@ -58,10 +58,8 @@ class Listener:
     def data(self) -> list[dict[str, Any]]:
         return [orjson.loads(e.data) for e in self.events if e.event != "heartbeat"]
 
-    async def wait(self, n: int, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while len([e for e in self.events if e.event != "heartbeat"]) < n:
-                await asyncio.sleep(0.005)
+    async def wait(self, n: int) -> None:
+        await wait_for(lambda: len([e for e in self.events if e.event != "heartbeat"]) >= n, 5)
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -100,7 +98,14 @@ async def test_full_lifecycle_every_view_every_event(db_url: str) -> None:
         assert (await client.post(f"/api/v1/orders/{iid}/accept", headers=c.sc.h)).status_code == 200
         # market makers see the anonymised RFQ
         rfq = (await client.get(f"/api/v1/quote-requests/{iid}", headers=c.mm1.h)).json()["data"]
-        assert set(rfq) == {"intent_id", "created_at", "expires_at", "source_currency", "target_amount", "target_currency"}
+        assert set(rfq) == {
+            "intent_id",
+            "created_at",
+            "expires_at",
+            "source_currency",
+            "target_amount",
+            "target_currency",
+        }
         now = (await client.get("/_admin/clock", headers=ADMIN_HEADERS)).json()["now_ms"]
         from app.clock import iso_ms
 
@@ -114,7 +119,9 @@ async def test_full_lifecycle_every_view_every_event(db_url: str) -> None:
         q1d = q1.json()["data"]
         assert "market_maker_party_id" not in q1d and q1d["source_amount"] == "15025000"
         q2 = await client.post(
-            f"/api/v1/quote-requests/{iid}/quotes", json={"fx_rate": "151", "valid_until": vu}, headers=c.mm2.h
+            f"/api/v1/quote-requests/{iid}/quotes",
+            json={"fx_rate": "151", "valid_until": vu},
+            headers=c.mm2.h,
         )
         assert q2.status_code == 201
         quotes = (await client.get(f"/api/v1/orders/{iid}/quotes", headers=c.si.h)).json()["data"]
@@ -138,7 +145,9 @@ async def test_full_lifecycle_every_view_every_event(db_url: str) -> None:
         assert order["market_maker_party_id"] == c.mm1.party_id and order["settled_at"]
 
         statuses = ["PENDING", "PENDING", "QUOTED", "QUOTED", "EXECUTING", "SETTLED"]
-        sender = ["order_updated", "order_updated", "quote_received", "quote_received"] + ["order_updated"] * 4
+        sender = ["order_updated", "order_updated", "quote_received", "quote_received"] + [
+            "order_updated"
+        ] * 4
         await views["si"].wait(8)
         await views["sc"].wait(8)
         await views["ri"].wait(6)
@@ -147,7 +156,9 @@ async def test_full_lifecycle_every_view_every_event(db_url: str) -> None:
         await views["mm2"].wait(3)
         for key in ("si", "sc"):
             assert views[key].kinds() == sender
-            orders = [d for d, k in zip(views[key].data(), views[key].kinds(), strict=True) if k == "order_updated"]
+            orders = [
+                d for d, k in zip(views[key].data(), views[key].kinds(), strict=True) if k == "order_updated"
+            ]
             assert [o["status"] for o in orders] == statuses
             assert orders[-1] == order
         for key in ("ri", "rc"):
@@ -197,14 +208,21 @@ async def test_sse_auth_filter_heartbeat_and_disconnect(sqlite_url: str) -> None
         assert r.status_code == 400 and r.json()["error"]["details"][0]["field"] == "Last-Event-ID"
         # a garbage header token loses even with a good query token: the header wins
         r = await client.get(
-            "/api/v1/orders/events", params={"access_token": c.si.token}, headers={"Authorization": "Bearer junk"}
+            "/api/v1/orders/events",
+            params={"access_token": c.si.token},
+            headers={"Authorization": "Bearer junk"},
         )
         assert r.status_code == 401
         # access_token is for SSE only
         assert (await client.get("/api/v1/orders", params={"access_token": c.si.token})).status_code == 401
         o1 = (await client.post("/api/v1/orders", json=order_body(c), headers=c.si.h)).json()["data"]
-        q = Listener(client, Who("q", "institution", c.si.party_id, "", "", ""), "/api/v1/orders/events",
-                     access_token=c.si.token, intent_id=o1["intent_id"])
+        q = Listener(
+            client,
+            Who("q", "institution", c.si.party_id, "", "", ""),
+            "/api/v1/orders/events",
+            access_token=c.si.token,
+            intent_id=o1["intent_id"],
+        )
         await q.start(last_event_id=0)
         assert q.headers is not None and q.headers["x-resume-source"] == "ring"
         await client.post("/api/v1/orders", json=order_body(c), headers=c.si.h)
@@ -212,9 +230,7 @@ async def test_sse_auth_filter_heartbeat_and_disconnect(sqlite_url: str) -> None
         await q.wait(2)
         assert [d["intent_id"] for d in q.data()] == [o1["intent_id"]] * 2
         assert [int(e.id) for e in q.events if e.event != "heartbeat"] == [1, 3]
-        async with asyncio.timeout(5):
-            while not any(e.event == "heartbeat" for e in q.events):
-                await asyncio.sleep(0.01)
+        await wait_for(lambda: any(e.event == "heartbeat" for e in q.events), 5)
         hb = next(e for e in q.events if e.event == "heartbeat")
         assert "timestamp" in orjson.loads(hb.data)
         # on the wire a heartbeat frame has no id line

@@ -15,7 +15,9 @@ from tests.musubi.helpers import Who, advance, cast, order_body
 pytestmark = pytest.mark.anyio
 
 
-async def read_from(client: httpx.AsyncClient, who: Who, last: int | None, until: int) -> tuple[list[int], str]:
+async def read_from(
+    client: httpx.AsyncClient, who: Who, last: int | None, until: int
+) -> tuple[list[int], str]:
     """Connect with Last-Event-ID `last`, read events up to id `until`, then hang up."""
     headers = dict(who.h)
     if last is not None:
@@ -79,7 +81,9 @@ async def test_reconnecting_client_sees_every_event_once(db_url: str) -> None:
 
             async def produce() -> None:
                 for _ in range(total // 2):
-                    o = (await client.post("/api/v1/orders", json=order_body(c), headers=c.si.h)).json()["data"]
+                    o = (await client.post("/api/v1/orders", json=order_body(c), headers=c.si.h)).json()[
+                        "data"
+                    ]
                     await client.post(f"/api/v1/orders/{o['intent_id']}/cancel", headers=c.si.h)
 
             producer = asyncio.create_task(produce())

@@ -39,7 +39,9 @@ async def test_visibility_matrix(sqlite_url: str) -> None:
         # C: settled, won by mm1
         o = (await open_rfq(client, c))["intent_id"]
         qc = (await quote(client, c.mm1, o, "150"))["quote_id"]
-        assert (await client.post(f"/api/v1/orders/{o}/quotes/{qc}/accept", headers=c.sc.h)).status_code == 200
+        assert (
+            await client.post(f"/api/v1/orders/{o}/quotes/{qc}/accept", headers=c.sc.h)
+        ).status_code == 200
         await advance(client, 5000)
         assert (await client.get(f"/api/v1/orders/{o}", headers=c.si.h)).json()["data"]["status"] == "SETTLED"
 
@@ -54,7 +56,12 @@ async def test_visibility_matrix(sqlite_url: str) -> None:
             ("POST", f"/api/v1/orders/{a}/reject", None, row(403, 409, 403, 403, 403, 404, 403, 403)),
             ("POST", f"/api/v1/orders/{b}/cancel", None, row(409, 403, 403, 403, 404, 403, 403, 403)),
             ("GET", f"/api/v1/orders/{a}/quotes", None, row(ok, ok, 403, 403, 404, 404, 403, 403)),
-            ("POST", f"/api/v1/orders/{a}/quotes/{qa}/accept", None, row(409, 409, 403, 403, 404, 404, 403, 403)),
+            (
+                "POST",
+                f"/api/v1/orders/{a}/quotes/{qa}/accept",
+                None,
+                row(409, 409, 403, 403, 404, 404, 403, 403),
+            ),
             ("GET", "/api/v1/dashboard/stats", None, row(ok, ok, ok, ok, ok, ok, ok, ok)),
             ("GET", f"/api/v1/compliance/orders/{a}", None, row(ok, ok, ok, ok, 404, 404, 403, 403)),
             ("GET", "/api/v1/exports/settlements", None, row(ok, ok, ok, ok, ok, ok, 403, 403)),
@@ -89,11 +96,16 @@ async def test_visibility_matrix(sqlite_url: str) -> None:
                     failures.append(f"{key} {method} {path}: {resp.status_code} != {expect[key]}")
                 if resp.status_code >= 400:
                     err = resp.json()["error"]
-                    assert err["code"] == {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}[
-                        resp.status_code
-                    ]
+                    assert (
+                        err["code"]
+                        == {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}[
+                            resp.status_code
+                        ]
+                    )
                     assert resp.json()["meta"]["request_id"] == resp.headers["x-request-id"]
         assert not failures, "\n".join(failures)
         # nothing any refused call did changed A or B
         assert (await client.get(f"/api/v1/orders/{a}", headers=c.si.h)).json()["data"]["status"] == "PENDING"
-        assert (await client.get(f"/api/v1/orders/{b}", headers=c.si.h)).json()["data"]["failure_reason"] == "CANCELLED"
+        assert (await client.get(f"/api/v1/orders/{b}", headers=c.si.h)).json()["data"][
+            "failure_reason"
+        ] == "CANCELLED"

@@ -417,7 +417,8 @@ class Musubi:
                 qcounts[self.quotes[qid].shown_status(now)] += 1
             out["quotes_submitted"] = len(mine)
             out["quotes_by_status"] = qcounts
-            out["win_rate"] = dec_str(Decimal(qcounts["ACCEPTED"] + 0) / len(mine)) if mine else "0"
+            won = len(self.won_by_mm.get(caller.party_id, ()))
+            out["win_rate"] = dec_str((Decimal(won) / len(mine)).quantize(Decimal("0.0001"))) if mine else "0"
             out["open_quote_requests"] = sum(1 for _ in self._open_rfqs())
         return out
 
