@@ -1,0 +1,160 @@
+"""Musubi SSE (CONTRACT §2.5): one sequenced stream per participant, resumable.
+
+A plain ASGI streaming response rather than sse-starlette: every event of one wake-up goes out
+in one write (several frames in one chunk), and each frame is the stored JSON bytes with the
+`id:`/`event:` lines around them — never re-serialised. Three tasks race (sender, heartbeat,
+disconnect watcher); the first to finish ends the others, and the stream ends when the hub ends
+the subscription (control-API disconnect, reset, slow consumer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from app.clock import iso_ms
+from app.engine.musubi import validate as v
+from app.engine.musubi.model import FAMILY
+from app.engine.streams import Event, StreamEnded, Subscription
+from app.routers.musubi.common import MARKET_MAKER, PARTIES, caller, service
+
+router = APIRouter(tags=["musubi"])
+
+_KINDS: dict[str, bytes] = {}
+
+
+def frames(events: list[Event], ref: str | None) -> bytes:
+    parts = []
+    for e in events:
+        if ref is not None and e.ref != ref:
+            continue
+        kind = _KINDS.get(e.kind)
+        if kind is None:
+            kind = _KINDS[e.kind] = e.kind.encode()
+        parts.append(b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, kind, e.data))
+    return b"".join(parts)
+
+
+class EventStream(Response):
+    """The ASGI response of one SSE connection."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, sub: Subscription, ref: str | None, heartbeat_ms: int, now_ms: object) -> None:
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = []
+        self.sub = sub
+        self.ref = ref
+        self.heartbeat_s = max(heartbeat_ms, 1) / 1000
+        self.now_ms = now_ms
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                    (b"x-resume-source", self.sub.source.encode()),
+                ],
+            }
+        )
+        tasks = [
+            asyncio.ensure_future(self._sender(send)),
+            asyncio.ensure_future(self._pinger(send)),
+            asyncio.ensure_future(self._watch(receive)),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
+            self.sub.close()
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _sender(self, send: Send) -> None:
+        sub, ref = self.sub, self.ref
+        try:
+            while True:
+                batch = await sub.next_batch()
+                chunk = frames(batch, ref)
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except StreamEnded:
+            return
+        except OSError:
+            return
+
+    async def _pinger(self, send: Send) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            now = self.now_ms()  # type: ignore[operator]
+            body = b"event: heartbeat\ndata: " + orjson.dumps({"timestamp": iso_ms(now)}) + b"\n\n"
+            try:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            except OSError:
+                return
+
+    @staticmethod
+    async def _watch(receive: Receive) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+
+
+async def _open(request: Request, roles: frozenset[str]) -> EventStream:
+    p = caller(request, roles, query_token=True)
+    svc = service(request)
+    ref = None
+    errors = v.Errors()
+    raw_ref = request.query_params.get("intent_id")
+    if raw_ref is not None:
+        if v.is_uuid(raw_ref):
+            ref = raw_ref.lower()
+        else:
+            errors.add("intent_id", "must be a UUID")
+    last: int | None = None
+    raw_last = request.headers.get("last-event-id")
+    if raw_last is not None and raw_last.strip():
+        try:
+            last = int(raw_last.strip())
+            if last < 0:
+                raise ValueError
+        except ValueError:
+            errors.add("Last-Event-ID", "must be a non-negative integer (an event id)")
+    errors.raise_if_any()
+    from_seq = None if last is None else last + 1
+    sub = await svc.streams.subscribe(FAMILY, p.party_id, from_seq, catch_up=False)
+    return EventStream(sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms)
+
+
+@router.get(
+    "/api/v1/orders/events",
+    summary="SSE for institutions and custodians: order_updated, quote_received, heartbeat",
+    openapi_extra={"security": [{"musubiBearer": []}]},
+)
+async def order_events(request: Request) -> Response:
+    return await _open(request, PARTIES)
+
+
+@router.get(
+    "/api/v1/events",
+    summary="SSE for market makers: quote_request_created, quote_updated, settlement_updated, heartbeat",
+    openapi_extra={"security": [{"musubiBearer": []}]},
+)
+async def mm_events(request: Request) -> Response:
+    return await _open(request, MARKET_MAKER)
