@@ -86,7 +86,11 @@ class Tokens:
             if payload.get("typ") != "broker":
                 raise TokenError("not a broker token")
             claims = Claims(
-                int(payload["sub"]), str(payload["jti"]), int(payload["iat"]), int(payload["exp"]), int(payload["gen"])
+                int(payload["sub"]),
+                str(payload["jti"]),
+                int(payload["iat"]),
+                int(payload["exp"]),
+                int(payload["gen"]),
             )
         except (JWTError, KeyError, ValueError, TypeError) as exc:
             raise TokenError(str(exc) or "invalid token") from exc

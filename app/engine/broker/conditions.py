@@ -29,9 +29,19 @@ the alert was created (or last updated, or last fired).
 from __future__ import annotations
 
 CONDITION_NAMES = (
-    "Crossing Up", "Crossing Down", "Greater Than", "Less Than", "Entering Channel",
-    "Exiting Channel", "Inside Channel", "Outside Channel", "Moving Up", "Moving Down",
-    "Moving Up %", "Moving Down %", "Crossing Either",
+    "Crossing Up",
+    "Crossing Down",
+    "Greater Than",
+    "Less Than",
+    "Entering Channel",
+    "Exiting Channel",
+    "Inside Channel",
+    "Outside Channel",
+    "Moving Up",
+    "Moving Down",
+    "Moving Up %",
+    "Moving Down %",
+    "Crossing Either",
 )
 TARGET_CONDITIONS = frozenset({0, 1, 2, 3, 12})
 CHANNEL_CONDITIONS = frozenset({4, 5, 6, 7})
@@ -86,7 +96,7 @@ def holds(
         if condition in (8, 9):
             move = p - reference if condition == 8 else reference - p
             # compare in points so that a move equal to the threshold counts
-            scale = 10**digits
+            scale = 10.0**digits
             return round(move * scale) >= round(threshold * scale)
         if reference == 0:
             return False

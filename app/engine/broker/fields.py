@@ -20,8 +20,14 @@ def _present(body: Mapping[str, Any], name: str) -> bool:
 
 
 def integer(
-    body: Mapping[str, Any], name: str, *, required: bool = False, default: int | None = None,
-    lo: int | None = None, hi: int | None = None, allow_str: bool = False,
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: int | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+    allow_str: bool = False,
 ) -> int | None:
     if not _present(body, name):
         if required:
@@ -53,8 +59,14 @@ def req_int(body: Mapping[str, Any], name: str, **kw: Any) -> int:
 
 
 def number(
-    body: Mapping[str, Any], name: str, *, required: bool = False, default: float | None = None,
-    positive: bool = False, non_negative: bool = False, allow_str: bool = False,
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: float | None = None,
+    positive: bool = False,
+    non_negative: bool = False,
+    allow_str: bool = False,
 ) -> float | None:
     if not _present(body, name):
         if required:
@@ -79,8 +91,13 @@ def number(
 
 
 def string(
-    body: Mapping[str, Any], name: str, *, required: bool = False, default: str | None = None,
-    min_len: int = 0, max_len: int = 1000,
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: str | None = None,
+    min_len: int = 0,
+    max_len: int = 1000,
 ) -> str | None:
     if not _present(body, name):
         if required:

@@ -82,10 +82,26 @@ STOP_OUT_LEVEL = 50.0  # % margin level at which the worst position is closed
 MARGIN_CALL_LEVEL = 100.0  # % margin level under which level_type is 1 (margin call)
 SIM_SEED = 20_240_601
 DEMO_USERS: tuple[dict[str, Any], ...] = (
-    {"login": 1001, "password": "demo-1001", "name": "Demo Trader", "email": "demo1001@example.com",
-     "balance": 10_000.0, "leverage": 100, "currency": "USD", "country": "GB"},
-    {"login": 1002, "password": "demo-1002", "name": "Second Trader", "email": "demo1002@example.com",
-     "balance": 10_000.0, "leverage": 100, "currency": "USD", "country": "DE"},
+    {
+        "login": 1001,
+        "password": "demo-1001",
+        "name": "Demo Trader",
+        "email": "demo1001@example.com",
+        "balance": 10_000.0,
+        "leverage": 100,
+        "currency": "USD",
+        "country": "GB",
+    },
+    {
+        "login": 1002,
+        "password": "demo-1002",
+        "name": "Second Trader",
+        "email": "demo1002@example.com",
+        "balance": 10_000.0,
+        "leverage": 100,
+        "currency": "USD",
+        "country": "DE",
+    },
 )
 DEFAULT_WATCH = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500", "BTCUSD")
 
@@ -165,8 +181,15 @@ INS_NOTE = text(
     "VALUES (:id, :login, :level, :title, :message, :ctm)"
 )
 BROKER_TABLES = (
-    "broker_notifications", "broker_alert_logs", "broker_alerts", "broker_settings", "broker_scripts",
-    "broker_watch", "broker_trades", "broker_revoked_tokens", "broker_users",
+    "broker_notifications",
+    "broker_alert_logs",
+    "broker_alerts",
+    "broker_settings",
+    "broker_scripts",
+    "broker_watch",
+    "broker_trades",
+    "broker_revoked_tokens",
+    "broker_users",
 )
 
 
@@ -206,9 +229,7 @@ class BrokerService:
         self.streams = ctx.streams
         self.db = ctx.db
         s = ctx.settings
-        self.passwords = Passwords(
-            memory_kib=s.broker_argon2_memory_kib, time_cost=s.broker_argon2_time_cost
-        )
+        self.passwords = Passwords(memory_kib=s.broker_argon2_memory_kib, time_cost=s.broker_argon2_time_cost)
         self.token_ttl_s = s.broker_token_ttl_s
         self.tick_interval_ms = s.broker_tick_interval_ms
         self.stop_out_level = STOP_OUT_LEVEL
@@ -280,24 +301,52 @@ class BrokerService:
         data = await self.db.read(read)
         for u in data["users"]:
             acc = Account(
-                login=int(u["login"]), password_hash=u["password_hash"], email=u["email"], name=u["name"],
-                group=u["group_name"], currency=u["currency"], leverage=int(u["leverage"]),
-                balance=float(u["balance"]), credit=float(u["credit"]), regdate=int(u["regdate"]),
-                disabled=bool(u["disabled"]), token_gen=int(u["token_gen"]), phone=u["phone"],
-                country=u["country"], city=u["city"], address=u["address"], state=u["state"],
-                zipcode=u["zipcode"], avatar=u["avatar"],
+                login=int(u["login"]),
+                password_hash=u["password_hash"],
+                email=u["email"],
+                name=u["name"],
+                group=u["group_name"],
+                currency=u["currency"],
+                leverage=int(u["leverage"]),
+                balance=float(u["balance"]),
+                credit=float(u["credit"]),
+                regdate=int(u["regdate"]),
+                disabled=bool(u["disabled"]),
+                token_gen=int(u["token_gen"]),
+                phone=u["phone"],
+                country=u["country"],
+                city=u["city"],
+                address=u["address"],
+                state=u["state"],
+                zipcode=u["zipcode"],
+                avatar=u["avatar"],
             )
             self.accounts[acc.login] = acc
             if acc.email:
                 self.by_email[acc.email.lower()] = acc.login
         for r in data["trades"]:
             t = Trade(
-                order=int(r["order_id"]), login=int(r["login"]), cmd=int(r["cmd"]), state=int(r["state"]),
-                status=r["status"], symbol=r["symbol"], volume=int(r["volume"]), open_price=float(r["open_price"]),
-                digits=int(r["digits"]), open_time=int(r["open_time"]), close_price=float(r["close_price"]),
-                close_time=int(r["close_time"]), sl=float(r["sl"]), tp=float(r["tp"]),
-                expiration=int(r["expiration"]), profit=float(r["profit"]), commission=float(r["commission"]),
-                storage=float(r["storage"]), comment=r["comment"], reason=int(r["reason"]), margin=float(r["margin"]),
+                order=int(r["order_id"]),
+                login=int(r["login"]),
+                cmd=int(r["cmd"]),
+                state=int(r["state"]),
+                status=r["status"],
+                symbol=r["symbol"],
+                volume=int(r["volume"]),
+                open_price=float(r["open_price"]),
+                digits=int(r["digits"]),
+                open_time=int(r["open_time"]),
+                close_price=float(r["close_price"]),
+                close_time=int(r["close_time"]),
+                sl=float(r["sl"]),
+                tp=float(r["tp"]),
+                expiration=int(r["expiration"]),
+                profit=float(r["profit"]),
+                commission=float(r["commission"]),
+                storage=float(r["storage"]),
+                comment=r["comment"],
+                reason=int(r["reason"]),
+                margin=float(r["margin"]),
             )
             acc2 = self.accounts.get(t.login)
             if acc2 is None or t.symbol not in BY_NAME:
@@ -330,8 +379,14 @@ class BrokerService:
             if d["login"] in self.accounts:
                 continue
             await self.create_user(
-                password=d["password"], balance=d["balance"], leverage=d["leverage"], currency=d["currency"],
-                name=d["name"], email=d["email"], country=d["country"], login=d["login"],
+                password=d["password"],
+                balance=d["balance"],
+                leverage=d["leverage"],
+                currency=d["currency"],
+                name=d["name"],
+                email=d["email"],
+                country=d["country"],
+                login=d["login"],
             )
 
     async def start(self) -> None:
@@ -345,7 +400,9 @@ class BrokerService:
             if a.status == ALERT_ACTIVE:
                 self._arm_alert_expiry(a)
         if self.tick_interval_ms > 0:
-            self._sim_timer = self.clock.call_later(self.tick_interval_ms, self._sim_tick, name="broker-quotes")
+            self._sim_timer = self.clock.call_later(
+                self.tick_interval_ms, self._sim_tick, name="broker-quotes"
+            )
 
     async def stop(self) -> None:
         self._running = False
@@ -398,9 +455,22 @@ class BrokerService:
 
     # --- users and tokens --------------------------------------------------------------------
     async def create_user(
-        self, *, password: str, balance: float = 10_000.0, leverage: int = 100, currency: str = "USD",
-        name: str = "", email: str = "", country: str = "", group: str = "demo", disabled: bool = False,
-        login: int | None = None, phone: str = "", city: str = "", address: str = "", state: str = "",
+        self,
+        *,
+        password: str,
+        balance: float = 10_000.0,
+        leverage: int = 100,
+        currency: str = "USD",
+        name: str = "",
+        email: str = "",
+        country: str = "",
+        group: str = "demo",
+        disabled: bool = False,
+        login: int | None = None,
+        phone: str = "",
+        city: str = "",
+        address: str = "",
+        state: str = "",
         zipcode: str = "",
     ) -> Account:
         if len(password) < 6 or len(password) > 64:
@@ -423,9 +493,23 @@ class BrokerService:
         self.next_login = max(self.next_login, login + 1)
         now = self.now_s()
         acc = Account(
-            login=login, password_hash=hashed, email=email, name=name, group=group, currency=currency,
-            leverage=leverage, balance=round(balance, 2), credit=0.0, regdate=now, disabled=disabled,
-            phone=phone, country=country, city=city, address=address, state=state, zipcode=zipcode,
+            login=login,
+            password_hash=hashed,
+            email=email,
+            name=name,
+            group=group,
+            currency=currency,
+            leverage=leverage,
+            balance=round(balance, 2),
+            credit=0.0,
+            regdate=now,
+            disabled=disabled,
+            phone=phone,
+            country=country,
+            city=city,
+            address=address,
+            state=state,
+            zipcode=zipcode,
         )
         self.accounts[login] = acc
         if email:
@@ -445,8 +529,19 @@ class BrokerService:
         order = self.next_order
         self.next_order += 1
         return Trade(
-            order=order, login=acc.login, cmd=BALANCE, state=CLOSED, status=S_FINANCE, symbol="", volume=0,
-            open_price=0.0, digits=2, open_time=now, close_time=now, profit=round(amount, 2), comment=comment,
+            order=order,
+            login=acc.login,
+            cmd=BALANCE,
+            state=CLOSED,
+            status=S_FINANCE,
+            symbol="",
+            volume=0,
+            open_price=0.0,
+            digits=2,
+            open_time=now,
+            close_time=now,
+            profit=round(amount, 2),
+            comment=comment,
         )
 
     def account(self, login: int) -> Account:
@@ -560,7 +655,10 @@ class BrokerService:
         self.next_note += 1
         now = self.now_s()
         work = Work()
-        work.sql(INS_NOTE, {"id": nid, "login": acc.login, "level": level, "title": title, "message": message, "ctm": now})
+        work.sql(
+            INS_NOTE,
+            {"id": nid, "login": acc.login, "level": level, "title": title, "message": message, "ctm": now},
+        )
         work.emit(acc.login, ["n", nid, acc.login, level, title, message, now])
         await self.commit(work)
         return nid
@@ -650,13 +748,35 @@ class BrokerService:
 
     def balance_frame(self, acc: Account, code: int) -> list[Any]:
         m = self.metrics(acc)
-        return ["b", acc.login, m.balance, m.margin, m.margin_free, m.margin_level, m.equity, m.credit,
-                m.level_type, m.profit, code]
+        return [
+            "b",
+            acc.login,
+            m.balance,
+            m.margin,
+            m.margin_free,
+            m.margin_level,
+            m.equity,
+            m.credit,
+            m.level_type,
+            m.profit,
+            code,
+        ]
 
     def balance_row(self, acc: Account) -> list[Any]:
         m = self.metrics(acc)
-        return [acc.login, m.balance, m.credit, m.equity, m.margin, m.margin_free, m.margin_level, m.profit,
-                acc.currency, acc.leverage, m.level_type]
+        return [
+            acc.login,
+            m.balance,
+            m.credit,
+            m.equity,
+            m.margin,
+            m.margin_free,
+            m.margin_level,
+            m.profit,
+            acc.currency,
+            acc.leverage,
+            m.level_type,
+        ]
 
     def trade_frame(self, acc: Account, t: Trade, code: int) -> list[Any]:
         if t.status == S_OPEN:
@@ -701,7 +821,9 @@ class BrokerService:
         if volume < sym.vol_min or volume > sym.vol_max:
             raise fields.bad(field, f"must be between {sym.vol_min} and {sym.vol_max} (hundredths of a lot)")
         if (volume - sym.vol_min) % sym.vol_step:
-            raise fields.bad(field, f"must be a multiple of the lot step {sym.vol_step} (hundredths of a lot)")
+            raise fields.bad(
+                field, f"must be a multiple of the lot step {sym.vol_step} (hundredths of a lot)"
+            )
 
     @staticmethod
     def _price(sym: Symbol, value: float | None) -> float:
@@ -722,11 +844,18 @@ class BrokerService:
 
     def _check_pending_price(self, cmd: int, q: Quote, price: float) -> None:
         ok = {
-            BUY_LIMIT: price < q.ask, SELL_LIMIT: price > q.bid, BUY_STOP: price > q.ask, SELL_STOP: price < q.bid,
+            BUY_LIMIT: price < q.ask,
+            SELL_LIMIT: price > q.bid,
+            BUY_STOP: price > q.ask,
+            SELL_STOP: price < q.bid,
         }[cmd]
         if not ok:
-            where = {BUY_LIMIT: "below the ask", SELL_LIMIT: "above the bid", BUY_STOP: "above the ask",
-                     SELL_STOP: "below the bid"}[cmd]
+            where = {
+                BUY_LIMIT: "below the ask",
+                SELL_LIMIT: "above the bid",
+                BUY_STOP: "above the ask",
+                SELL_STOP: "below the bid",
+            }[cmd]
             raise fields.bad("open_price", f"must be {where} ({q.bid}/{q.ask}) for cmd {cmd}")
 
     def _check_expiration(self, expiration: int) -> None:
@@ -734,12 +863,22 @@ class BrokerService:
             raise fields.bad("expiration", "must be in the future (epoch seconds)")
 
     async def open_trade(
-        self, acc: Account, *, cmd: int, volume: int, symbol: Any, sl: float | None = None,
-        tp: float | None = None, open_price: float | None = None, expiration: int | None = None,
+        self,
+        acc: Account,
+        *,
+        cmd: int,
+        volume: int,
+        symbol: Any,
+        sl: float | None = None,
+        tp: float | None = None,
+        open_price: float | None = None,
+        expiration: int | None = None,
         comment: str | None = None,
     ) -> int:
         if cmd not in (BUY, SELL, BUY_LIMIT, SELL_LIMIT, BUY_STOP, SELL_STOP):
-            raise fields.bad("cmd", "must be 0 BUY, 1 SELL, 2 BUY_LIMIT, 3 SELL_LIMIT, 4 BUY_STOP or 5 SELL_STOP")
+            raise fields.bad(
+                "cmd", "must be 0 BUY, 1 SELL, 2 BUY_LIMIT, 3 SELL_LIMIT, 4 BUY_STOP or 5 SELL_STOP"
+            )
         sym = self.symbol(symbol)
         self._check_volume(sym, volume)
         q = self.quotes[sym.symbol]
@@ -768,9 +907,20 @@ class BrokerService:
         self.next_order += 1
         pending = cmd not in (BUY, SELL)
         t = Trade(
-            order=order, login=acc.login, cmd=cmd, state=PENDING if pending else OPEN,
-            status=S_PENDING if pending else S_OPEN, symbol=sym.symbol, volume=volume, open_price=price,
-            digits=sym.digits, open_time=now, sl=sl_p, tp=tp_p, expiration=exp, comment=comment or "",
+            order=order,
+            login=acc.login,
+            cmd=cmd,
+            state=PENDING if pending else OPEN,
+            status=S_PENDING if pending else S_OPEN,
+            symbol=sym.symbol,
+            volume=volume,
+            open_price=price,
+            digits=sym.digits,
+            open_time=now,
+            sl=sl_p,
+            tp=tp_p,
+            expiration=exp,
+            comment=comment or "",
             margin=0.0 if pending else margin,
         )
         work = Work()
@@ -786,8 +936,16 @@ class BrokerService:
         await self.commit(work)
         return order
 
-    def _close(self, acc: Account, t: Trade, volume: int, price: float, code: int, work: Work,
-               comment: str | None = None) -> None:
+    def _close(
+        self,
+        acc: Account,
+        t: Trade,
+        volume: int,
+        price: float,
+        code: int,
+        work: Work,
+        comment: str | None = None,
+    ) -> None:
         now = self.now_s()
         profit = self.profit_at(acc, t, price, volume)
         if volume >= t.volume:
@@ -803,10 +961,24 @@ class BrokerService:
             self.next_order += 1
             part_margin = round(t.margin * volume / t.volume, 2)
             part = Trade(
-                order=order, login=acc.login, cmd=t.cmd, state=CLOSED, status=S_CLOSED, symbol=t.symbol,
-                volume=volume, open_price=t.open_price, digits=t.digits, open_time=t.open_time,
-                close_price=price, close_time=now, sl=t.sl, tp=t.tp, profit=profit,
-                comment=comment or f"partial close of #{t.order}", reason=code, margin=part_margin,
+                order=order,
+                login=acc.login,
+                cmd=t.cmd,
+                state=CLOSED,
+                status=S_CLOSED,
+                symbol=t.symbol,
+                volume=volume,
+                open_price=t.open_price,
+                digits=t.digits,
+                open_time=t.open_time,
+                close_price=price,
+                close_time=now,
+                sl=t.sl,
+                tp=t.tp,
+                profit=profit,
+                comment=comment or f"partial close of #{t.order}",
+                reason=code,
+                margin=part_margin,
             )
             t.volume -= volume
             t.margin = round(t.margin - part_margin, 2)
@@ -822,8 +994,10 @@ class BrokerService:
         t = acc.positions.get(order)
         if t is None:
             if order in acc.pending:
-                raise NotFound(f"order {order} is a pending order: cancel it with DELETE /trade/pending",
-                               code="TRADE_ERROR")
+                raise NotFound(
+                    f"order {order} is a pending order: cancel it with DELETE /trade/pending",
+                    code="TRADE_ERROR",
+                )
             raise NotFound(f"no open trade {order} on login {acc.login}", code="TRADE_ERROR")
         sym = BY_NAME[t.symbol]
         vol = t.volume if volume is None else volume
@@ -853,7 +1027,13 @@ class BrokerService:
         work.emit(acc.login, t.frame(code))
 
     async def modify_trade(
-        self, acc: Account, order: int, *, sl: float | None, tp: float | None, open_price: float | None,
+        self,
+        acc: Account,
+        order: int,
+        *,
+        sl: float | None,
+        tp: float | None,
+        open_price: float | None,
         expiration: int | None,
     ) -> None:
         t = acc.positions.get(order) or acc.pending.get(order)
@@ -895,7 +1075,9 @@ class BrokerService:
     def _arm_expiration(self, t: Trade) -> None:
         if t.expiration and self._running and t.timer is None:
             order, login = t.order, t.login
-            t.timer = self.clock.call_at(t.expiration * 1000, lambda: self._expire(login, order), name="broker-expire")
+            t.timer = self.clock.call_at(
+                t.expiration * 1000, lambda: self._expire(login, order), name="broker-expire"
+            )
 
     async def _expire(self, login: int, order: int) -> None:
         acc = self.accounts.get(login)
@@ -947,8 +1129,10 @@ class BrokerService:
         if pend:
             for t in sorted(pend.values(), key=lambda x: x.order):
                 hit = {
-                    BUY_LIMIT: ask <= t.open_price, SELL_LIMIT: bid >= t.open_price,
-                    BUY_STOP: ask >= t.open_price, SELL_STOP: bid <= t.open_price,
+                    BUY_LIMIT: ask <= t.open_price,
+                    SELL_LIMIT: bid >= t.open_price,
+                    BUY_STOP: ask >= t.open_price,
+                    SELL_STOP: bid <= t.open_price,
                 }[t.cmd]
                 if hit:
                     self._activate(self.accounts[t.login], t, sym, q, work)
@@ -956,9 +1140,15 @@ class BrokerService:
         if pos:
             for t in sorted(pos.values(), key=lambda x: x.order):
                 if t.cmd == BUY:
-                    px, code = bid, (CODE_SL if t.sl and bid <= t.sl else CODE_TP if t.tp and bid >= t.tp else -1)
+                    px, code = (
+                        bid,
+                        (CODE_SL if t.sl and bid <= t.sl else CODE_TP if t.tp and bid >= t.tp else -1),
+                    )
                 else:
-                    px, code = ask, (CODE_SL if t.sl and ask >= t.sl else CODE_TP if t.tp and ask <= t.tp else -1)
+                    px, code = (
+                        ask,
+                        (CODE_SL if t.sl and ask >= t.sl else CODE_TP if t.tp and ask <= t.tp else -1),
+                    )
                 if code >= 0:
                     self._close(self.accounts[t.login], t, t.volume, px, code, work)
         alerts = self.alerts_by_symbol[name]
@@ -997,7 +1187,9 @@ class BrokerService:
             rows.extend(t.row(self.floating(acc, t), self.close_price(t)) for t in acc.positions.values())
         if tt in (0, 3):
             rows.extend(t.row() for t in acc.pending.values())
-        statuses = {0: (S_CLOSED, S_CANCELLED, S_FINANCE), 2: (S_CLOSED, S_CANCELLED), 4: (S_FINANCE,)}.get(tt)
+        statuses = {0: (S_CLOSED, S_CANCELLED, S_FINANCE), 2: (S_CLOSED, S_CANCELLED), 4: (S_FINANCE,)}.get(
+            tt
+        )
         if statuses:
             login = acc.login
 
@@ -1009,12 +1201,25 @@ class BrokerService:
 
             for r in await self.db.read(read):
                 t = Trade(
-                    order=int(r["order_id"]), login=int(r["login"]), cmd=int(r["cmd"]), state=int(r["state"]),
-                    status=r["status"], symbol=r["symbol"], volume=int(r["volume"]),
-                    open_price=float(r["open_price"]), digits=int(r["digits"]), open_time=int(r["open_time"]),
-                    close_price=float(r["close_price"]), close_time=int(r["close_time"]), sl=float(r["sl"]),
-                    tp=float(r["tp"]), expiration=int(r["expiration"]), profit=float(r["profit"]),
-                    commission=float(r["commission"]), storage=float(r["storage"]), comment=r["comment"],
+                    order=int(r["order_id"]),
+                    login=int(r["login"]),
+                    cmd=int(r["cmd"]),
+                    state=int(r["state"]),
+                    status=r["status"],
+                    symbol=r["symbol"],
+                    volume=int(r["volume"]),
+                    open_price=float(r["open_price"]),
+                    digits=int(r["digits"]),
+                    open_time=int(r["open_time"]),
+                    close_price=float(r["close_price"]),
+                    close_time=int(r["close_time"]),
+                    sl=float(r["sl"]),
+                    tp=float(r["tp"]),
+                    expiration=int(r["expiration"]),
+                    profit=float(r["profit"]),
+                    commission=float(r["commission"]),
+                    storage=float(r["storage"]),
+                    comment=r["comment"],
                     reason=int(r["reason"]),
                 )
                 rows.append(t.row())
@@ -1058,7 +1263,9 @@ class BrokerService:
             raise fields.bad("repeat_mode", "must be 0 (once) or 1 (repeating)")
         c = a.condition
         if c in conditions.TARGET_CONDITIONS and not a.target_price:
-            raise fields.bad("target_price", f"is required for condition {c} ({conditions.CONDITION_NAMES[c]})")
+            raise fields.bad(
+                "target_price", f"is required for condition {c} ({conditions.CONDITION_NAMES[c]})"
+            )
         if c in conditions.CHANNEL_CONDITIONS:
             for name in ("channel_low", "channel_high"):
                 if not getattr(a, name):
@@ -1067,7 +1274,9 @@ class BrokerService:
             if a.channel_low >= a.channel_high:
                 raise fields.bad("channel_high", "must be greater than channel_low")
         if c in conditions.MOVE_CONDITIONS and not a.move_threshold:
-            raise fields.bad("move_threshold", f"is required for condition {c} ({conditions.CONDITION_NAMES[c]})")
+            raise fields.bad(
+                "move_threshold", f"is required for condition {c} ({conditions.CONDITION_NAMES[c]})"
+            )
         if a.move_threshold is not None and a.move_threshold < 0:
             raise fields.bad("move_threshold", "must be greater than 0")
         if a.expires_at and a.expires_at * 1000 <= self.clock.now_ms():
@@ -1144,7 +1353,9 @@ class BrokerService:
     def _arm_alert_expiry(self, a: Alert) -> None:
         if a.expires_at and self._running and a.timer is None and a.status == ALERT_ACTIVE:
             aid = a.id
-            a.timer = self.clock.call_at(a.expires_at * 1000, lambda: self._expire_alert(aid), name="broker-alert")
+            a.timer = self.clock.call_at(
+                a.expires_at * 1000, lambda: self._expire_alert(aid), name="broker-alert"
+            )
 
     async def _expire_alert(self, alert_id: int) -> None:
         a = self.alerts.get(alert_id)
@@ -1163,8 +1374,15 @@ class BrokerService:
                 continue
             p, pv = (q.bid, prev.bid) if a.side == 0 else (q.ask, prev.ask)
             ok = conditions.holds(
-                a.condition, pv, p, target=a.target_price, low=a.channel_low, high=a.channel_high,
-                threshold=a.move_threshold, reference=a.reference_price, digits=sym.digits,
+                a.condition,
+                pv,
+                p,
+                target=a.target_price,
+                low=a.channel_low,
+                high=a.channel_high,
+                threshold=a.move_threshold,
+                reference=a.reference_price,
+                digits=sym.digits,
             )
             if a.condition in conditions.LEVEL_CONDITIONS and a.repeat_mode == 1:
                 if not ok:
@@ -1190,13 +1408,39 @@ class BrokerService:
                 a.timer.cancel()
                 a.timer = None
         work.sql(UPD_ALERT, a.params())
-        work.sql(INS_LOG, {
-            "id": log_id, "alert_id": a.id, "login": a.login, "symbol": a.symbol,
-            "indicator_name": a.indicator_name, "message": a.message, "side": a.side, "condition": a.condition,
-            "target_price": a.target_price, "triggered_price": price, "triggered_at": now, "comment": a.comment,
-        })
-        work.emit(a.login, ["a", log_id, a.id, a.login, a.symbol, a.side, a.condition, a.target_price, price, now,
-                            a.message])
+        work.sql(
+            INS_LOG,
+            {
+                "id": log_id,
+                "alert_id": a.id,
+                "login": a.login,
+                "symbol": a.symbol,
+                "indicator_name": a.indicator_name,
+                "message": a.message,
+                "side": a.side,
+                "condition": a.condition,
+                "target_price": a.target_price,
+                "triggered_price": price,
+                "triggered_at": now,
+                "comment": a.comment,
+            },
+        )
+        work.emit(
+            a.login,
+            [
+                "a",
+                log_id,
+                a.id,
+                a.login,
+                a.symbol,
+                a.side,
+                a.condition,
+                a.target_price,
+                price,
+                now,
+                a.message,
+            ],
+        )
 
     # --- scripts and settings (database only) ------------------------------------------------
     async def add_script(self, acc: Account, name: str, script: str, autostart: int) -> int:
@@ -1205,9 +1449,18 @@ class BrokerService:
         now = self.now_s()
         work = Work()
         work.sql(
-            text("INSERT INTO broker_scripts (id, login, name, script, autostart, type, created_at, updated_at) "
-                 "VALUES (:id, :login, :name, :script, :autostart, 'private', :now, :now)"),
-            {"id": sid, "login": acc.login, "name": name, "script": script, "autostart": autostart, "now": now},
+            text(
+                "INSERT INTO broker_scripts (id, login, name, script, autostart, type, created_at, updated_at) "
+                "VALUES (:id, :login, :name, :script, :autostart, 'private', :now, :now)"
+            ),
+            {
+                "id": sid,
+                "login": acc.login,
+                "name": name,
+                "script": script,
+                "autostart": autostart,
+                "now": now,
+            },
         )
         await self.commit(work)
         return sid
@@ -1215,8 +1468,10 @@ class BrokerService:
     async def update_script(self, acc: Account, sid: int, changes: dict[str, Any]) -> None:
         sets = ", ".join(f"{k} = :{k}" for k in changes)
         params = dict(changes, id=sid, login=acc.login, now=self.now_s())
-        stmt = text(f"UPDATE broker_scripts SET {sets}{', ' if sets else ''}updated_at = :now "
-                    "WHERE id = :id AND login = :login")
+        stmt = text(
+            f"UPDATE broker_scripts SET {sets}{', ' if sets else ''}updated_at = :now "
+            "WHERE id = :id AND login = :login"
+        )
 
         def run(conn: Connection, emit: Callable[..., None]) -> None:
             if conn.execute(stmt, params).rowcount == 0:
@@ -1234,8 +1489,10 @@ class BrokerService:
         await self.streams.transact(run)
 
     async def scripts(self, acc: Account) -> list[list[Any]]:
-        stmt = text("SELECT id, name, script, autostart, type, created_at, updated_at FROM broker_scripts "
-                    "WHERE login = :login ORDER BY id")
+        stmt = text(
+            "SELECT id, name, script, autostart, type, created_at, updated_at FROM broker_scripts "
+            "WHERE login = :login ORDER BY id"
+        )
         rows = await self.db.read(lambda c: c.execute(stmt, {"login": acc.login}).all())
         return [[int(r[0]), r[1], r[2], int(r[3]), r[4], int(r[5]), int(r[6])] for r in rows]
 
@@ -1255,8 +1512,10 @@ class BrokerService:
         await self.commit(work)
 
     async def alert_logs(self, acc: Account) -> list[list[Any]]:
-        stmt = text("SELECT id, alert_id, login, symbol, indicator_name, message, side, condition, target_price, "
-                    "triggered_price, triggered_at, comment FROM broker_alert_logs WHERE login = :login ORDER BY id")
+        stmt = text(
+            "SELECT id, alert_id, login, symbol, indicator_name, message, side, condition, target_price, "
+            "triggered_price, triggered_at, comment FROM broker_alert_logs WHERE login = :login ORDER BY id"
+        )
         rows = await self.db.read(lambda c: c.execute(stmt, {"login": acc.login}).all())
         return [list(r) for r in rows]
 

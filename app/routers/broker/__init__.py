@@ -67,7 +67,15 @@ async def token(ctx: AppContext, args: list[str]) -> str:
 
 family = Family(
     name="broker",
-    routers=[sign.router, account.router, trade.router, market.router, scripts.router, alerts.router, ws.router],
+    routers=[
+        sign.router,
+        account.router,
+        trade.router,
+        market.router,
+        scripts.router,
+        alerts.router,
+        ws.router,
+    ],
     admin_router=admin.router,
     seed=seed,
     start=start,

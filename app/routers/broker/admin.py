@@ -15,12 +15,24 @@ from app.routers.broker.common import INT, NUM, STR, body_doc, json_response, re
 
 router = APIRouter()
 
-_USER_PROPS = {"password": STR, "balance": NUM, "leverage": INT, "currency": STR, "name": STR, "email": STR,
-               "group": STR, "disabled": {"type": "boolean"}, "country": STR}
+_USER_PROPS = {
+    "password": STR,
+    "balance": NUM,
+    "leverage": INT,
+    "currency": STR,
+    "name": STR,
+    "email": STR,
+    "group": STR,
+    "disabled": {"type": "boolean"},
+    "country": STR,
+}
 
 
-@router.post("/broker/users", summary="Create a broker login → {login, password}",
-             openapi_extra=body_doc(_USER_PROPS, ["password"]))
+@router.post(
+    "/broker/users",
+    summary="Create a broker login → {login, password}",
+    openapi_extra=body_doc(_USER_PROPS, ["password"]),
+)
 async def create_user(request: Request) -> Response:
     body = await read_body(request)
     password = fields.req_str(body, "password", min_len=6, max_len=64)
@@ -49,9 +61,20 @@ def _account(request: Request, login: int) -> Any:
     return acc
 
 
-@router.post("/broker/users/{login}", summary="Change a login: disabled, group, leverage, credit, name, email",
-             openapi_extra=body_doc({"disabled": {"type": "boolean"}, "group": STR, "leverage": INT,
-                                     "credit": NUM, "name": STR, "email": STR}))
+@router.post(
+    "/broker/users/{login}",
+    summary="Change a login: disabled, group, leverage, credit, name, email",
+    openapi_extra=body_doc(
+        {
+            "disabled": {"type": "boolean"},
+            "group": STR,
+            "leverage": INT,
+            "credit": NUM,
+            "name": STR,
+            "email": STR,
+        }
+    ),
+)
 async def update_user(request: Request, login: int) -> Response:
     acc = _account(request, login)
     body = await read_body(request)
@@ -73,9 +96,11 @@ async def update_user(request: Request, login: int) -> Response:
     return json_response({**acc.profile(), "disabled": acc.disabled, "credit": acc.credit})
 
 
-@router.post("/broker/users/{login}/deposit",
-             summary="Deposit (amount > 0) or withdraw (amount < 0): a finance row and a `b` event (code 5)",
-             openapi_extra=body_doc({"amount": NUM, "comment": STR}, ["amount"]))
+@router.post(
+    "/broker/users/{login}/deposit",
+    summary="Deposit (amount > 0) or withdraw (amount < 0): a finance row and a `b` event (code 5)",
+    openapi_extra=body_doc({"amount": NUM, "comment": STR}, ["amount"]),
+)
 async def deposit(request: Request, login: int) -> Response:
     acc = _account(request, login)
     body = await read_body(request)
@@ -87,9 +112,11 @@ async def deposit(request: Request, login: int) -> Response:
     return json_response({"order": order, "balance": acc.balance})
 
 
-@router.post("/broker/notifications", summary="Push a notification `n` to a login",
-             openapi_extra=body_doc({"login": INT, "level": INT, "title": STR, "message": STR},
-                                    ["login", "message"]))
+@router.post(
+    "/broker/notifications",
+    summary="Push a notification `n` to a login",
+    openapi_extra=body_doc({"login": INT, "level": INT, "title": STR, "message": STR}, ["login", "message"]),
+)
 async def notify(request: Request) -> Response:
     body = await read_body(request)
     acc = _account(request, fields.req_int(body, "login", lo=1))
@@ -115,9 +142,11 @@ def _price(svc: Any, item: Any, prefix: str = "") -> tuple[Symbol, float, float]
     return sym, bid, ask
 
 
-@router.post("/broker/prices",
-             summary="Set {symbol, bid, ask} now (or {prices: [...]}): ticks, then pending/SL/TP/alerts/stop-out",
-             openapi_extra=body_doc({"symbol": STR, "bid": NUM, "ask": NUM}, ["symbol", "bid", "ask"]))
+@router.post(
+    "/broker/prices",
+    summary="Set {symbol, bid, ask} now (or {prices: [...]}): ticks, then pending/SL/TP/alerts/stop-out",
+    openapi_extra=body_doc({"symbol": STR, "bid": NUM, "ask": NUM}, ["symbol", "bid", "ask"]),
+)
 async def set_prices(request: Request) -> Response:
     body = await read_body(request)
     svc = service(request)
@@ -129,13 +158,21 @@ async def set_prices(request: Request) -> Response:
     else:
         prices = [_price(svc, body)]
     await svc.set_prices(prices)
-    out = [{"symbol": s.symbol, "bid": svc.quotes[s.symbol].bid, "ask": svc.quotes[s.symbol].ask,
-            "ctm": svc.quotes[s.symbol].ctm} for s, _, _ in prices]
+    out = [
+        {
+            "symbol": s.symbol,
+            "bid": svc.quotes[s.symbol].bid,
+            "ask": svc.quotes[s.symbol].ask,
+            "ctm": svc.quotes[s.symbol].ctm,
+        }
+        for s, _, _ in prices
+    ]
     return json_response(out[0] if "prices" not in body else {"prices": out})
 
 
 @router.get("/broker/prices", summary="Every symbol's current bid/ask")
 async def get_prices(request: Request) -> Response:
     svc = service(request)
-    return json_response({"prices": [{"symbol": k, "bid": q.bid, "ask": q.ask, "ctm": q.ctm}
-                                     for k, q in svc.quotes.items()]})
+    return json_response(
+        {"prices": [{"symbol": k, "bid": q.bid, "ask": q.ask, "ctm": q.ctm} for k, q in svc.quotes.items()]}
+    )

@@ -15,8 +15,17 @@ from app.routers.broker.common import INT, NUM, STR, Auth, body_doc, body_of, ok
 router = APIRouter(tags=["broker: price alerts"])
 
 _ALERT_PROPS = {
-    "symbol": STR, "side": INT, "condition": INT, "target_price": NUM, "channel_low": NUM, "channel_high": NUM,
-    "move_threshold": NUM, "repeat_mode": INT, "expires_at": INT, "message": STR, "comment": STR,
+    "symbol": STR,
+    "side": INT,
+    "condition": INT,
+    "target_price": NUM,
+    "channel_low": NUM,
+    "channel_high": NUM,
+    "move_threshold": NUM,
+    "repeat_mode": INT,
+    "expires_at": INT,
+    "message": STR,
+    "comment": STR,
     "indicator_name": STR,
 }
 
@@ -56,16 +65,22 @@ async def alert_logs(request: Request, caller: Auth) -> Response:
     return table(ALERT_LOG_COLUMNS, await service(request).alert_logs(caller.account))
 
 
-@router.put("/price_alert", summary="Create a price alert → {data: OK, id}",
-            openapi_extra=body_doc(_ALERT_PROPS, ["symbol", "side", "condition"]))
+@router.put(
+    "/price_alert",
+    summary="Create a price alert → {data: OK, id}",
+    openapi_extra=body_doc(_ALERT_PROPS, ["symbol", "side", "condition"]),
+)
 async def alert_create(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)
     return ok_id(await svc.create_alert(caller.account, _values(svc, body, create=True)))
 
 
-@router.post("/price_alert", summary="Update a price alert {id, ...} (re-activates it)",
-             openapi_extra=body_doc({"id": INT, **_ALERT_PROPS}, ["id"]))
+@router.post(
+    "/price_alert",
+    summary="Update a price alert {id, ...} (re-activates it)",
+    openapi_extra=body_doc({"id": INT, **_ALERT_PROPS}, ["id"]),
+)
 async def alert_update(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)
@@ -81,8 +96,11 @@ async def alert_delete(request: Request, caller: Auth) -> Response:
     return ok()
 
 
-@router.delete("/price_alert/logs", summary="Delete one alert log {id}, or all of them (no body)",
-               openapi_extra=body_doc({"id": INT}, None))
+@router.delete(
+    "/price_alert/logs",
+    summary="Delete one alert log {id}, or all of them (no body)",
+    openapi_extra=body_doc({"id": INT}, None),
+)
 async def alert_logs_delete(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     await service(request).delete_alert_logs(caller.account, fields.integer(body, "id", lo=1))

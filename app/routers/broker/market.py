@@ -17,13 +17,50 @@ from app.routers.broker.common import STR, Auth, body_doc, body_of, json_respons
 router = APIRouter(tags=["broker: market"])
 
 SHORT_LIST_COLUMNS = (
-    "symbol", "description", "currency", "margin_currency", "quote_currency", "group", "digits", "trade",
-    "spread", "spread_balance", "swap_enable", "margin_divider", "margin_mode", "stops_level", "contract_size",
-    "long_only", "ask", "bid", "point", "tick_value", "tick_size", "lot_min", "lot_max", "lot_step",
-    "comm_base", "comm_type", "exchange", "category", "industry", "shareholders", "market_cap", "price1d",
+    "symbol",
+    "description",
+    "currency",
+    "margin_currency",
+    "quote_currency",
+    "group",
+    "digits",
+    "trade",
+    "spread",
+    "spread_balance",
+    "swap_enable",
+    "margin_divider",
+    "margin_mode",
+    "stops_level",
+    "contract_size",
+    "long_only",
+    "ask",
+    "bid",
+    "point",
+    "tick_value",
+    "tick_size",
+    "lot_min",
+    "lot_max",
+    "lot_step",
+    "comm_base",
+    "comm_type",
+    "exchange",
+    "category",
+    "industry",
+    "shareholders",
+    "market_cap",
+    "price1d",
     "icon",
 )
-ASSET_COLUMNS = ("symbol", "description", "category", "industry", "exchange", "shareholders", "market_cap", "icon")
+ASSET_COLUMNS = (
+    "symbol",
+    "description",
+    "category",
+    "industry",
+    "exchange",
+    "shareholders",
+    "market_cap",
+    "icon",
+)
 WATCH_COLUMNS = ("symbol", "description", "digits", "bid", "ask", "ctm")
 TRADE_FULL = 2  # `trade` column: 0 disabled, 1 close only, 2 full access
 
@@ -35,10 +72,38 @@ def _short_row(svc: BrokerService, acc: Account, sym: Symbol) -> list[Any]:
     tick_value = round(sym.contract_size * sym.point * svc.rate(sym.quote, acc.currency), 8)
     price1d = svc._spread_around(sym, sym.mid)[0]
     return [
-        sym.symbol, sym.description, currency, sym.margin_currency, sym.quote, sym.group, sym.digits, TRADE_FULL,
-        sym.spread, 0, 0, sym.margin_divider, sym.margin_mode, sym.stops_level, sym.contract_size, 0, q.ask,
-        q.bid, sym.point, tick_value, sym.point, sym.lot_min, sym.lot_max, sym.lot_step, 0, 0, sym.exchange,
-        sym.category, sym.industry, info.get("shareholders", 0), info.get("market_cap", 0), price1d,
+        sym.symbol,
+        sym.description,
+        currency,
+        sym.margin_currency,
+        sym.quote,
+        sym.group,
+        sym.digits,
+        TRADE_FULL,
+        sym.spread,
+        0,
+        0,
+        sym.margin_divider,
+        sym.margin_mode,
+        sym.stops_level,
+        sym.contract_size,
+        0,
+        q.ask,
+        q.bid,
+        sym.point,
+        tick_value,
+        sym.point,
+        sym.lot_min,
+        sym.lot_max,
+        sym.lot_step,
+        0,
+        0,
+        sym.exchange,
+        sym.category,
+        sym.industry,
+        info.get("shareholders", 0),
+        info.get("market_cap", 0),
+        price1d,
         icon_for(sym),
     ]
 
@@ -58,7 +123,9 @@ async def short_list(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
     svc = service(request)
     rows = [_short_row(svc, caller.account, s) for s in SYMBOLS]
-    return json_response({"assets": {"structure": list(SHORT_LIST_COLUMNS), "rows": rows}, "groups": list(GROUPS)})
+    return json_response(
+        {"assets": {"structure": list(SHORT_LIST_COLUMNS), "rows": rows}, "groups": list(GROUPS)}
+    )
 
 
 @router.get("/market/info", summary="One symbol's short-list row (?symbol=)")
@@ -73,8 +140,16 @@ async def market_asset(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
     sym = _lookup(request)
     info = ASSET_INFO.get(sym.symbol, {})
-    row = [sym.symbol, sym.description, sym.category, sym.industry, sym.exchange, info.get("shareholders", 0),
-           info.get("market_cap", 0), icon_for(sym)]
+    row = [
+        sym.symbol,
+        sym.description,
+        sym.category,
+        sym.industry,
+        sym.exchange,
+        info.get("shareholders", 0),
+        info.get("market_cap", 0),
+        icon_for(sym),
+    ]
     return table(ASSET_COLUMNS, [row])
 
 
@@ -90,8 +165,11 @@ async def watch_list(request: Request, caller: Auth) -> Response:
     return table(WATCH_COLUMNS, rows)
 
 
-@router.put("/market/watch", summary="Add a symbol to the watch list",
-            openapi_extra=body_doc({"symbol": STR}, ["symbol"]))
+@router.put(
+    "/market/watch",
+    summary="Add a symbol to the watch list",
+    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
+)
 async def watch_add(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)
@@ -99,8 +177,11 @@ async def watch_add(request: Request, caller: Auth) -> Response:
     return ok()
 
 
-@router.delete("/market/watch", summary="Remove a symbol from the watch list",
-               openapi_extra=body_doc({"symbol": STR}, ["symbol"]))
+@router.delete(
+    "/market/watch",
+    summary="Remove a symbol from the watch list",
+    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
+)
 async def watch_remove(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)

@@ -20,8 +20,11 @@ async def scripts(request: Request, caller: Auth) -> Response:
     return table(SCRIPT_COLUMNS, await service(request).scripts(caller.account))
 
 
-@router.post("/script", summary="Add a script → {data: OK, id}",
-             openapi_extra=body_doc({"name": STR, "script": STR, "autostart": INT}, ["name", "script"]))
+@router.post(
+    "/script",
+    summary="Add a script → {data: OK, id}",
+    openapi_extra=body_doc({"name": STR, "script": STR, "autostart": INT}, ["name", "script"]),
+)
 async def script_add(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     name = fields.req_str(body, "name", min_len=1, max_len=255)
@@ -30,8 +33,11 @@ async def script_add(request: Request, caller: Auth) -> Response:
     return ok_id(sid)
 
 
-@router.put("/script", summary="Update a script",
-            openapi_extra=body_doc({"id": INT, "name": STR, "script": STR, "autostart": INT}, ["id"]))
+@router.put(
+    "/script",
+    summary="Update a script",
+    openapi_extra=body_doc({"id": INT, "name": STR, "script": STR, "autostart": INT}, ["id"]),
+)
 async def script_update(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     sid = fields.req_int(body, "id", lo=1)
@@ -59,8 +65,11 @@ async def settings_get(request: Request, caller: Auth) -> Response:
     return table(("key", "value"), await service(request).settings(caller.account))
 
 
-@router.post("/settings", summary="Merge {key: value, ...} into the settings (a null value removes the key)",
-             openapi_extra=body_doc({}, None))
+@router.post(
+    "/settings",
+    summary="Merge {key: value, ...} into the settings (a null value removes the key)",
+    openapi_extra=body_doc({}, None),
+)
 async def settings_post(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     values = {k: v for k, v in body.items() if k != "login"}

@@ -59,7 +59,12 @@ async def sign_up(request: Request) -> Response:
     leverage = fields.integer(body, "leverage", default=100, lo=1, hi=1000) or 100
     svc = service(request)
     acc = await svc.create_user(
-        password=password, email=email, name=name, country=country, currency=currency, leverage=leverage,
+        password=password,
+        email=email,
+        name=name,
+        country=country,
+        currency=currency,
+        leverage=leverage,
     )
     request.state.caller = f"broker:{acc.login}"
     return _signed(svc.token_ttl_s, acc, svc.mint(acc))

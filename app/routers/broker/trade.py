@@ -17,8 +17,16 @@ router = APIRouter(tags=["broker: trade"])
     "/trade/open",
     summary="Open a market order (cmd 0/1) or place a pending order (cmd 2-5) → {data: OK, id: order}",
     openapi_extra=body_doc(
-        {"cmd": INT, "volume": INT, "symbol": STR, "sl": NUM, "tp": NUM, "open_price": NUM, "expiration": INT,
-         "comment": STR},
+        {
+            "cmd": INT,
+            "volume": INT,
+            "symbol": STR,
+            "sl": NUM,
+            "tp": NUM,
+            "open_price": NUM,
+            "expiration": INT,
+            "comment": STR,
+        },
         ["cmd", "volume", "symbol"],
     ),
 )
@@ -51,7 +59,9 @@ async def trade_close(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     order = fields.req_int(body, "order", lo=1)
     volume = fields.integer(body, "volume", lo=1)
-    await service(request).close_trade(caller.account, order, volume, fields.string(body, "comment", max_len=255))
+    await service(request).close_trade(
+        caller.account, order, volume, fields.string(body, "comment", max_len=255)
+    )
     return ok()
 
 

@@ -130,7 +130,9 @@ class Session:
                 return False
             token = frame["authorization"]
             last_seq = frame.get("last_seq")
-            if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0):
+            if last_seq is not None and (
+                isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0
+            ):
                 await self._send(AUTH_INVALID_DATA)
                 await self._close(CLOSE_UNAUTHORIZED, "last_seq must be a non-negative integer")
                 return False
@@ -160,7 +162,7 @@ class Session:
             self.sub = sub
             self.login, self.jti = acc.login, claims.jti
             self.svc.attach(self)
-            await self._send('{"event":"authorization","success":true,"seq":%d}' % sub.target)
+            await self._send(f'{{"event":"authorization","success":true,"seq":{sub.target}}}')
             return True
 
     async def _reader(self) -> None:
