@@ -34,8 +34,9 @@ async def new_user(client: httpx.AsyncClient, **body: Any) -> tuple[int, str]:
 
 
 async def set_price(client: httpx.AsyncClient, symbol: str, bid: float, ask: float) -> None:
-    resp = await client.post("/_admin/broker/prices", json={"symbol": symbol, "bid": bid, "ask": ask},
-                             headers=ADMIN_HEADERS)
+    resp = await client.post(
+        "/_admin/broker/prices", json={"symbol": symbol, "bid": bid, "ask": ask}, headers=ADMIN_HEADERS
+    )
     assert resp.status_code == 200, resp.text
 
 

@@ -55,7 +55,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("condition", "fields", "bids", "expected"), CASES, ids=[f"cond{c[0]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("condition", "fields", "bids", "expected"), CASES, ids=[f"cond{c[0]}" for c in CASES]
+)
 async def test_each_condition_fires_exactly_when_it_should(
     sqlite_url: str, condition: int, fields: dict[str, Any], bids: list[float], expected: list[int]
 ) -> None:
@@ -69,7 +71,7 @@ async def test_each_condition_fires_exactly_when_it_should(
         alert = rows_as_dicts((await c.get("/price_alert/list", headers={"Authorization": token})).json())[0]
         assert alert["id"] == alert_id and alert["status"] == 1
         assert alert["triggered_price"] == bids[expected[0]]
-        a = [e for e in await events(c, login) if e[0] == "a"][0]
+        a = next(e for e in await events(c, login) if e[0] == "a")
         assert a[2:8] == [alert_id, login, "EURUSD", 0, condition, fields.get("target_price")]
         assert a[8] == bids[expected[0]] and a[10] == f"c{condition}"
 
@@ -124,7 +126,9 @@ async def test_expiry_logs_update_and_deletes(db_url: str) -> None:
         await set_price(c, "EURUSD", START, START + 0.0001)
         now_s = (await c.get("/_admin/clock", headers=ADMIN_HEADERS)).json()["now_ms"] // 1000
         expiring = await _create(c, token, condition=2, target_price=1.10100, expires_at=now_s + 30)
-        once = await _create(c, token, condition=0, target_price=1.10100, comment="note", indicator_name="ind")
+        once = await _create(
+            c, token, condition=0, target_price=1.10100, comment="note", indicator_name="ind"
+        )
         await c.post("/_admin/clock", json={"action": "advance", "ms": 30_000}, headers=ADMIN_HEADERS)
         alerts = {a["id"]: a for a in rows_as_dicts((await c.get("/price_alert/list", headers=h)).json())}
         assert alerts[expiring]["status"] == 2 and alerts[once]["status"] == 0
@@ -146,7 +150,9 @@ async def test_expiry_logs_update_and_deletes(db_url: str) -> None:
         assert resp.status_code == 404
         assert (await c.request("DELETE", "/price_alert/logs", headers=h)).json() == {"data": "OK"}
         assert (await c.get("/price_alert/logs", headers=h)).json()["rows"] == []
-        assert (await c.request("DELETE", "/price_alert", json={"id": once}, headers=h)).json() == {"data": "OK"}
+        assert (await c.request("DELETE", "/price_alert", json={"id": once}, headers=h)).json() == {
+            "data": "OK"
+        }
         assert [a[0] for a in (await c.get("/price_alert/list", headers=h)).json()["rows"]] == [expiring]
         resp = await c.request("DELETE", "/price_alert", json={"id": once}, headers=h)
         assert resp.status_code == 404 and resp.json()["error"] == "NOT_FOUND"
@@ -163,14 +169,23 @@ async def test_alert_validation_names_the_field(sqlite_url: str) -> None:
             ({"symbol": "EURUSD", "side": 0, "condition": 0}, "target_price"),
             ({"symbol": "EURUSD", "side": 0, "condition": 12}, "target_price"),
             ({"symbol": "EURUSD", "side": 0, "condition": 4, "channel_high": 1.2}, "channel_low"),
-            ({"symbol": "EURUSD", "side": 0, "condition": 6, "channel_low": 1.2, "channel_high": 1.1}, "channel_high"),
+            (
+                {"symbol": "EURUSD", "side": 0, "condition": 6, "channel_low": 1.2, "channel_high": 1.1},
+                "channel_high",
+            ),
             ({"symbol": "EURUSD", "side": 0, "condition": 10}, "move_threshold"),
             ({"symbol": "EURUSD", "side": 2, "condition": 0, "target_price": 1.1}, "side"),
             ({"symbol": "EURUSD", "side": 0, "condition": 13, "target_price": 1.1}, "condition"),
             ({"symbol": "EURUSD", "condition": 0, "target_price": 1.1}, "side"),
             ({"symbol": "NOPE", "side": 0, "condition": 0, "target_price": 1.1}, "symbol"),
-            ({"symbol": "EURUSD", "side": 0, "condition": 0, "target_price": 1.1, "repeat_mode": 3}, "repeat_mode"),
-            ({"symbol": "EURUSD", "side": 0, "condition": 0, "target_price": 1.1, "expires_at": 5}, "expires_at"),
+            (
+                {"symbol": "EURUSD", "side": 0, "condition": 0, "target_price": 1.1, "repeat_mode": 3},
+                "repeat_mode",
+            ),
+            (
+                {"symbol": "EURUSD", "side": 0, "condition": 0, "target_price": 1.1, "expires_at": 5},
+                "expires_at",
+            ),
         ):
             resp = await c.put("/price_alert", json=body, headers=h)
             assert resp.status_code == 400, body

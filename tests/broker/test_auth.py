@@ -10,8 +10,21 @@ from tests.conftest import ADMIN_HEADERS, running_app
 pytestmark = pytest.mark.anyio
 
 PROFILE_KEYS = {
-    "id", "login", "regdate", "leverage", "email", "avatar", "name", "phone", "address", "city", "state",
-    "country", "zipcode", "group", "currency",
+    "id",
+    "login",
+    "regdate",
+    "leverage",
+    "email",
+    "avatar",
+    "name",
+    "phone",
+    "address",
+    "city",
+    "state",
+    "country",
+    "zipcode",
+    "group",
+    "currency",
 }
 
 
@@ -19,8 +32,11 @@ async def test_sign_in_profile_token_cookie_and_check(db_url: str) -> None:
     """Sign-in answers the flat profile plus __token, sets the cookie, and the token works (both DBs)."""
     async with running_app(broker_settings(db_url)) as r:
         c = r.client
-        resp = await c.post("/_admin/broker/users", headers=ADMIN_HEADERS,
-                            json={"password": "pw-123456", "name": "Ann", "email": "ann@example.com", "leverage": 50})
+        resp = await c.post(
+            "/_admin/broker/users",
+            headers=ADMIN_HEADERS,
+            json={"password": "pw-123456", "name": "Ann", "email": "ann@example.com", "leverage": 50},
+        )
         assert resp.status_code == 201
         login = resp.json()["login"]
         assert resp.json()["password"] == "pw-123456"
@@ -59,8 +75,11 @@ async def test_sign_in_errors(sqlite_url: str) -> None:
         assert resp.status_code == 200
         resp = await c.post("/sign/in", json={"login": login, "password": "secret-pw"})
         assert resp.status_code == 402 and resp.json()["error"] == "USER_DISABLED"
-        resp = await c.post("/_admin/broker/users", json={"password": "secret-pw", "group": "nosuchgroup"},
-                            headers=ADMIN_HEADERS)
+        resp = await c.post(
+            "/_admin/broker/users",
+            json={"password": "secret-pw", "group": "nosuchgroup"},
+            headers=ADMIN_HEADERS,
+        )
         other = resp.json()["login"]
         resp = await c.post("/sign/in", json={"login": other, "password": "secret-pw"})
         assert resp.status_code == 404 and resp.json()["error"] == "GROUP_NOT_FOUND"
@@ -78,11 +97,13 @@ async def test_missing_bad_and_mismatched_tokens(sqlite_url: str) -> None:
         resp = await c.get("/market/short/list", params={"login": login + 1}, headers=h)
         assert resp.status_code == 401 and resp.json()["error"] == "PERMISSION_DENIED"
         assert (await c.get("/market/short/list", params={"login": login}, headers=h)).status_code == 200
-        resp = await c.post("/trade/open", json={"login": login + 1, "cmd": 0, "volume": 1, "symbol": "EURUSD"},
-                            headers=h)
+        resp = await c.post(
+            "/trade/open", json={"login": login + 1, "cmd": 0, "volume": 1, "symbol": "EURUSD"}, headers=h
+        )
         assert resp.status_code == 401 and resp.json()["error"] == "PERMISSION_DENIED"
-        resp = await c.post("/trade/open", json={"login": login, "cmd": 0, "volume": 1, "symbol": "EURUSD"},
-                            headers=h)
+        resp = await c.post(
+            "/trade/open", json={"login": login, "cmd": 0, "volume": 1, "symbol": "EURUSD"}, headers=h
+        )
         assert resp.status_code == 200
 
 
@@ -90,8 +111,14 @@ async def test_sign_up_creates_login_with_demo_balance(sqlite_url: str) -> None:
     """Sign-up makes a new login with 10,000 in its currency, a token, and refuses a reused email."""
     async with running_app(broker_settings(sqlite_url)) as r:
         c = r.client
-        body = {"email": "new@example.com", "password": "brand-new-pw", "name": "New One", "country": "FR",
-                "currency": "EUR", "leverage": 30}
+        body = {
+            "email": "new@example.com",
+            "password": "brand-new-pw",
+            "name": "New One",
+            "country": "FR",
+            "currency": "EUR",
+            "leverage": 30,
+        }
         resp = await c.put("/sign/up", json=body)
         assert resp.status_code == 200, resp.text
         prof = resp.json()
@@ -113,14 +140,23 @@ async def test_password_change_revokes_every_earlier_token(db_url: str) -> None:
         c = r.client
         login, t1 = await new_user(c)
         t2 = (await c.post("/sign/in", json={"login": login, "password": "secret-pw"})).json()["__token"]
-        resp = await c.post("/sign/password", json={"old_password": "wrong-one", "new_password": "next-pw-1"},
-                            headers={"Authorization": t1})
+        resp = await c.post(
+            "/sign/password",
+            json={"old_password": "wrong-one", "new_password": "next-pw-1"},
+            headers={"Authorization": t1},
+        )
         assert resp.status_code == 403
-        resp = await c.post("/sign/password", json={"old_password": "secret-pw", "new_password": "x"},
-                            headers={"Authorization": t1})
+        resp = await c.post(
+            "/sign/password",
+            json={"old_password": "secret-pw", "new_password": "x"},
+            headers={"Authorization": t1},
+        )
         assert resp.status_code == 400 and "new_password" in resp.json()["message"]
-        resp = await c.post("/sign/password", json={"old_password": "secret-pw", "new_password": "next-pw-1"},
-                            headers={"Authorization": t1})
+        resp = await c.post(
+            "/sign/password",
+            json={"old_password": "secret-pw", "new_password": "next-pw-1"},
+            headers={"Authorization": t1},
+        )
         assert resp.json() == {"data": "OK"}
         for t in (t1, t2):
             assert (await c.get("/sign/check", headers={"Authorization": t})).status_code == 401

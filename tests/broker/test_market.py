@@ -10,10 +10,38 @@ from tests.conftest import ADMIN_HEADERS, running_app
 pytestmark = pytest.mark.anyio
 
 SHORT_LIST_COLUMNS = [
-    "symbol", "description", "currency", "margin_currency", "quote_currency", "group", "digits", "trade",
-    "spread", "spread_balance", "swap_enable", "margin_divider", "margin_mode", "stops_level", "contract_size",
-    "long_only", "ask", "bid", "point", "tick_value", "tick_size", "lot_min", "lot_max", "lot_step",
-    "comm_base", "comm_type", "exchange", "category", "industry", "shareholders", "market_cap", "price1d",
+    "symbol",
+    "description",
+    "currency",
+    "margin_currency",
+    "quote_currency",
+    "group",
+    "digits",
+    "trade",
+    "spread",
+    "spread_balance",
+    "swap_enable",
+    "margin_divider",
+    "margin_mode",
+    "stops_level",
+    "contract_size",
+    "long_only",
+    "ask",
+    "bid",
+    "point",
+    "tick_value",
+    "tick_size",
+    "lot_min",
+    "lot_max",
+    "lot_step",
+    "comm_base",
+    "comm_type",
+    "exchange",
+    "category",
+    "industry",
+    "shareholders",
+    "market_cap",
+    "price1d",
     "icon",
 ]
 
@@ -32,7 +60,12 @@ async def test_short_list_info_and_asset(sqlite_url: str) -> None:
         assert len(rows) == 20
         eur = rows["EURUSD"]
         assert (eur["digits"], eur["contract_size"], eur["point"], eur["lot_min"], eur["lot_step"]) == (
-            5, 100_000.0, 0.00001, 0.01, 0.01)
+            5,
+            100_000.0,
+            0.00001,
+            0.01,
+            0.01,
+        )
         assert eur["ask"] > eur["bid"] and round((eur["ask"] - eur["bid"]) / eur["point"]) == eur["spread"]
         assert eur["tick_value"] == pytest.approx(1.0)
         assert rows["USDJPY"]["quote_currency"] == "JPY" and rows["USDJPY"]["digits"] == 3
@@ -42,8 +75,16 @@ async def test_short_list_info_and_asset(sqlite_url: str) -> None:
         assert info[0]["bid"] == 150.0 and info[0]["ask"] == 150.02
         assert info[0]["tick_value"] == pytest.approx(100 / 150.01)  # 1000 JPY per point-lot at the mid
         asset = (await c.get("/market/asset", params={"symbol": "BTCUSD"}, headers=h)).json()
-        assert asset["structure"] == ["symbol", "description", "category", "industry", "exchange",
-                                      "shareholders", "market_cap", "icon"]
+        assert asset["structure"] == [
+            "symbol",
+            "description",
+            "category",
+            "industry",
+            "exchange",
+            "shareholders",
+            "market_cap",
+            "icon",
+        ]
         assert asset["rows"][0][0] == "BTCUSD"
         resp = await c.get("/market/info", params={"symbol": "NOPE"}, headers=h)
         assert resp.status_code == 404 and resp.json()["error"] == "NOT_FOUND"
@@ -60,7 +101,9 @@ async def test_watch_list(db_url: str) -> None:
         watch = rows_as_dicts((await c.get("/market/watch", headers=h)).json())
         assert [w["symbol"] for w in watch][:3] == ["EURUSD", "GBPUSD", "USDJPY"]
         assert (await c.put("/market/watch", json={"symbol": "ethusd"}, headers=h)).json() == {"data": "OK"}
-        assert (await c.request("DELETE", "/market/watch", json={"symbol": "EURUSD"}, headers=h)).json() == {"data": "OK"}
+        assert (await c.request("DELETE", "/market/watch", json={"symbol": "EURUSD"}, headers=h)).json() == {
+            "data": "OK"
+        }
         resp = await c.request("DELETE", "/market/watch", json={"symbol": "EURUSD"}, headers=h)
         assert resp.status_code == 404
         resp = await c.put("/market/watch", json={"symbol": "NOPE"}, headers=h)
@@ -71,7 +114,9 @@ async def test_watch_list(db_url: str) -> None:
         assert watch[-1]["symbol"] == "ETHUSD" and (watch[-1]["bid"], watch[-1]["ask"]) == (3000.0, 3002.0)
 
 
-async def test_simulator_is_paused_by_a_frozen_clock_and_deterministic(sqlite_url: str, tmp_path: object) -> None:
+async def test_simulator_is_paused_by_a_frozen_clock_and_deterministic(
+    sqlite_url: str, tmp_path: object
+) -> None:
     """With a frozen clock quotes move only on advance, and the same advances give the same prices."""
 
     async def prices_after(url: str) -> list[list[float]]:
@@ -104,7 +149,9 @@ async def test_scripts_crud(db_url: str) -> None:
         resp = await c.post("/script", json={"name": "s1", "script": "print(1)", "autostart": 1}, headers=h)
         sid = resp.json()["id"]
         assert resp.json() == {"data": "OK", "id": sid}
-        assert (await c.put("/script", json={"id": sid, "script": "print(2)"}, headers=h)).json() == {"data": "OK"}
+        assert (await c.put("/script", json={"id": sid, "script": "print(2)"}, headers=h)).json() == {
+            "data": "OK"
+        }
         rows = rows_as_dicts((await c.get("/scripts", headers=h)).json())
         assert [(x["id"], x["name"], x["script"], x["autostart"], x["type"]) for x in rows] == [
             (sid, "s1", "print(2)", 1, "private")

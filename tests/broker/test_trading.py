@@ -57,7 +57,9 @@ async def test_forex_usd_quote_pnl_through_price_moves(db_url: str) -> None:
         assert b["equity"] == approx(9790.00)
         assert b["margin_free"] == approx(8689.95)
         assert b["margin_level"] == approx(889.96)  # 9790 / 1100.05 × 100
-        resp = await c.request("DELETE", "/trade/close", json={"order": order}, headers={"Authorization": token})
+        resp = await c.request(
+            "DELETE", "/trade/close", json={"order": order}, headers={"Authorization": token}
+        )
         assert resp.json() == {"data": "OK"}
         b = await balance(c, token)
         assert b["balance"] == approx(9790.00) and b["margin"] == 0 and b["equity"] == approx(9790.00)
@@ -98,8 +100,14 @@ async def test_jpy_quote_converts_profit_at_the_current_mid(sqlite_url: str) -> 
     ],
 )
 async def test_margin_and_profit_per_symbol_class(
-    sqlite_url: str, symbol: str, prices: tuple[float, float], cmd: int, volume: int, margin: float,
-    moved: tuple[float, float], profit: float,
+    sqlite_url: str,
+    symbol: str,
+    prices: tuple[float, float],
+    cmd: int,
+    volume: int,
+    margin: float,
+    moved: tuple[float, float],
+    profit: float,
 ) -> None:
     """Metal, index and crypto: hand-computed margin at the fill and profit after a move."""
     async with running_app(broker_settings(sqlite_url)) as r:
@@ -149,7 +157,9 @@ async def test_not_enough_money_and_volume_rules(sqlite_url: str) -> None:
         await set_price(c, "EURUSD", 1.10000, 1.10010)
         resp = await c.post("/trade/open", json={"cmd": 0, "volume": 100, "symbol": "EURUSD"}, headers=h)
         assert resp.status_code == 409 and resp.json()["error"] == "NOT_ENOUGH_MONEY"
-        assert (await c.post("/trade/open", json={"cmd": 0, "volume": 90, "symbol": "EURUSD"}, headers=h)).status_code == 200
+        assert (
+            await c.post("/trade/open", json={"cmd": 0, "volume": 90, "symbol": "EURUSD"}, headers=h)
+        ).status_code == 200
         for body, field in (
             ({"cmd": 0, "volume": 5, "symbol": "US500"}, "volume"),
             ({"cmd": 0, "volume": 15, "symbol": "US500"}, "volume"),
@@ -219,7 +229,12 @@ async def test_sl_gap_closes_at_the_triggering_price_not_the_level(sqlite_url: s
     ],
 )
 async def test_each_pending_type_activates(
-    sqlite_url: str, cmd: int, open_price: float, near: tuple[float, float], hit: tuple[float, float], fill: float,
+    sqlite_url: str,
+    cmd: int,
+    open_price: float,
+    near: tuple[float, float],
+    hit: tuple[float, float],
+    fill: float,
 ) -> None:
     """Each pending type stays pending one step short and activates (state 3) at the market price."""
     async with running_app(broker_settings(sqlite_url)) as r:
@@ -250,9 +265,13 @@ async def test_pending_expiration_modify_and_cancel(db_url: str) -> None:
         h = {"Authorization": token}
         await set_price(c, "EURUSD", 1.10000, 1.10010)
         now_s = (await c.get("/_admin/clock", headers=ADMIN_HEADERS)).json()["now_ms"] // 1000
-        expiring = await open_trade(c, token, cmd=2, volume=10, symbol="EURUSD", open_price=1.09, expiration=now_s + 60)
+        expiring = await open_trade(
+            c, token, cmd=2, volume=10, symbol="EURUSD", open_price=1.09, expiration=now_s + 60
+        )
         kept = await open_trade(c, token, cmd=5, volume=10, symbol="EURUSD", open_price=1.09)
-        resp = await c.post("/trade/modify", json={"order": kept, "open_price": 1.095, "sl": 1.1, "tp": 1.08}, headers=h)
+        resp = await c.post(
+            "/trade/modify", json={"order": kept, "open_price": 1.095, "sl": 1.1, "tp": 1.08}, headers=h
+        )
         assert resp.json() == {"data": "OK"}
         resp = await c.post("/trade/modify", json={"order": kept, "open_price": 1.2}, headers=h)
         assert resp.status_code == 400 and "open_price" in resp.json()["message"]
@@ -330,7 +349,7 @@ async def test_trades_filters_paging_and_totals(sqlite_url: str) -> None:
     """/trades: tradeType, limit/offset, where* filters from JSON body or query string, totals."""
     async with running_app(broker_settings(sqlite_url)) as r:
         c = r.client
-        login, token = await new_user(c)
+        _login, token = await new_user(c)
         h = {"Authorization": token}
         await set_price(c, "EURUSD", 1.10000, 1.10010)
         await set_price(c, "USDJPY", 150.000, 150.020)
@@ -345,7 +364,9 @@ async def test_trades_filters_paging_and_totals(sqlite_url: str) -> None:
         finance = rows_as_dicts(await trades(c, token, tradeType=4))
         assert [(x["cmd"], x["profit"], x["comment"]) for x in finance] == [(6, 10_000.0, "Deposit")]
 
-        async def orders(params: dict[str, Any] | None = None, body: dict[str, Any] | None = None) -> list[int]:
+        async def orders(
+            params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+        ) -> list[int]:
             resp = await c.request("GET", "/trades", params=params, json=body, headers=h)
             assert resp.status_code == 200, resp.text
             return [row[0] for row in resp.json()["rows"]]
@@ -359,13 +380,18 @@ async def test_trades_filters_paging_and_totals(sqlite_url: str) -> None:
         assert await orders(body={"whereNotBetween": {"volume": [1, 35]}, "whereNotIn": {"cmd": [6]}}) == [p]
         assert await orders(body={"where": [["volume", ">=", 30]]}) == [j, p]
         assert await orders(body={"where": {"comment": "a"}}) == [a]
-        page = await c.request("GET", "/trades", json={"limit": 2, "offset": 1, "whereNotIn": {"cmd": [6]}}, headers=h)
+        page = await c.request(
+            "GET", "/trades", json={"limit": 2, "offset": 1, "whereNotIn": {"cmd": [6]}}, headers=h
+        )
         assert [row[0] for row in page.json()["rows"]] == [b, j] and page.json()["count"] == 4
         tot = (await c.request("GET", "/trades", json={"tradeType": 1}, headers=h)).json()
         assert tot["total_volume"] == 40 and tot["count"] == 2
         assert tot["total_profit"] == approx(sum(row[13] for row in tot["rows"]))
-        for params, field in (({"tradeType": 9}, "tradeType"), ({"limit": "x"}, "limit"),
-                              ({"where[nope]": "1"}, "where.nope")):
+        for params, field in (
+            ({"tradeType": 9}, "tradeType"),
+            ({"limit": "x"}, "limit"),
+            ({"where[nope]": "1"}, "where.nope"),
+        ):
             resp = await c.get("/trades", params=params, headers=h)
             assert resp.status_code == 400 and field in resp.json()["message"], resp.text
 
@@ -396,10 +422,15 @@ async def test_deposit_and_notification_push_events(sqlite_url: str) -> None:
     async with running_app(broker_settings(sqlite_url)) as r:
         c = r.client
         login, token = await new_user(c)
-        resp = await c.post(f"/_admin/broker/users/{login}/deposit", json={"amount": 500}, headers=ADMIN_HEADERS)
+        resp = await c.post(
+            f"/_admin/broker/users/{login}/deposit", json={"amount": 500}, headers=ADMIN_HEADERS
+        )
         assert resp.status_code == 200 and resp.json()["balance"] == 10_500.0
-        resp = await c.post("/_admin/broker/notifications", json={"login": login, "title": "Hi", "message": "m"},
-                            headers=ADMIN_HEADERS)
+        resp = await c.post(
+            "/_admin/broker/notifications",
+            json={"login": login, "title": "Hi", "message": "m"},
+            headers=ADMIN_HEADERS,
+        )
         assert resp.status_code == 201
         evs = await events(c, login)
         assert evs[0][0] == "b" and evs[0][2] == 10_500.0 and evs[0][-1] == 5

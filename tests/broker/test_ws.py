@@ -19,15 +19,15 @@ pytestmark = pytest.mark.anyio
 TIMEOUT = 5.0
 
 
-async def recv(ws: ClientConnection, timeout: float = TIMEOUT) -> Any:
-    raw = await asyncio.wait_for(ws.recv(), timeout)
+async def recv(ws: ClientConnection) -> Any:
+    raw = await asyncio.wait_for(ws.recv(), TIMEOUT)
     return raw if raw in ("pong",) else orjson.loads(raw)
 
 
-async def closed_code(ws: ClientConnection, timeout: float = TIMEOUT) -> int | None:
+async def closed_code(ws: ClientConnection) -> int | None:
     """Read until the server closes; the close code."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(TIMEOUT):
             while True:
                 await ws.recv()
     except ConnectionClosed as exc:
@@ -61,7 +61,9 @@ async def authorize(url: str, token: str, **extra: Any) -> tuple[ClientConnectio
 
 
 async def deposit(http: httpx.AsyncClient, login: int, amount: float) -> None:
-    resp = await http.post(f"/_admin/broker/users/{login}/deposit", json={"amount": amount}, headers=ADMIN_HEADERS)
+    resp = await http.post(
+        f"/_admin/broker/users/{login}/deposit", json={"amount": amount}, headers=ADMIN_HEADERS
+    )
     assert resp.status_code == 200, resp.text
 
 
@@ -72,7 +74,10 @@ def _urls(live: Live) -> tuple[str, str]:
 async def test_two_sessions_get_account_events_in_order_and_no_other_logins(db_url: str) -> None:
     """Sessions of one login (broker port and /ws) both get b/o events in seq order; another login's
     session gets none of them (both DBs)."""
-    async with live_server(broker_settings(db_url)) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with (
+        live_server(broker_settings(db_url)) as live,
+        httpx.AsyncClient(base_url=live.base_url) as http,
+    ):
         login, token = await user(http)
         other_login, other_token = await user(http)
         port_url, main_url = _urls(live)
@@ -80,13 +85,20 @@ async def test_two_sessions_get_account_events_in_order_and_no_other_logins(db_u
         b, head_b = await authorize(main_url, token)
         o, _ = await authorize(port_url, other_token)
         assert head_a == head_b == 0
-        await http.post("/_admin/broker/prices", json={"symbol": "EURUSD", "bid": 1.1, "ask": 1.1001},
-                        headers=ADMIN_HEADERS)
+        await http.post(
+            "/_admin/broker/prices",
+            json={"symbol": "EURUSD", "bid": 1.1, "ask": 1.1001},
+            headers=ADMIN_HEADERS,
+        )
         h = {"Authorization": token}
-        order = (await http.post("/trade/open", json={"cmd": 0, "volume": 10, "symbol": "EURUSD"}, headers=h)).json()["id"]
+        order = (
+            await http.post("/trade/open", json={"cmd": 0, "volume": 10, "symbol": "EURUSD"}, headers=h)
+        ).json()["id"]
         await deposit(http, login, 100)
         await http.request("DELETE", "/trade/close", json={"order": order}, headers=h)
-        stored = (await http.get(f"/_admin/streams/broker/{login}/events", headers=ADMIN_HEADERS)).json()["events"]
+        stored = (await http.get(f"/_admin/streams/broker/{login}/events", headers=ADMIN_HEADERS)).json()[
+            "events"
+        ]
         expected = [e["data"] for e in stored]
         assert [f[0] for f in expected] == ["o", "b", "b", "o", "b"]
         for ws in (a, b):
@@ -101,7 +113,10 @@ async def test_two_sessions_get_account_events_in_order_and_no_other_logins(db_u
 
 async def test_resume_with_last_seq_gets_exactly_what_was_missed(db_url: str) -> None:
     """Reconnecting with last_seq L replays L+1…H then continues live, without gap or duplicate (both DBs)."""
-    async with live_server(broker_settings(db_url)) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with (
+        live_server(broker_settings(db_url)) as live,
+        httpx.AsyncClient(base_url=live.base_url) as http,
+    ):
         login, token = await user(http)
         ws, head = await authorize(live.broker_ws_url, token)
         for i in range(3):
@@ -131,15 +146,21 @@ async def test_resume_with_last_seq_gets_exactly_what_was_missed(db_url: str) ->
 
 async def test_quote_ticks_only_for_subscribed_symbols(sqlite_url: str) -> None:
     """subscribe/unsubscribe are case-insensitive; `t` frames come only for subscribed symbols."""
-    async with live_server(broker_settings(sqlite_url)) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with (
+        live_server(broker_settings(sqlite_url)) as live,
+        httpx.AsyncClient(base_url=live.base_url) as http,
+    ):
         _, token = await user(http)
         ws, _ = await authorize(live.broker_ws_url, token)
         await ws.send('{"event":"subscribe","data":["eurusd","BtcUsd"]}')
         assert await sync(ws) == []
 
         async def price(symbol: str, bid: float, ask: float) -> None:
-            await http.post("/_admin/broker/prices", json={"symbol": symbol, "bid": bid, "ask": ask},
-                            headers=ADMIN_HEADERS)
+            await http.post(
+                "/_admin/broker/prices",
+                json={"symbol": symbol, "bid": bid, "ask": ask},
+                headers=ADMIN_HEADERS,
+            )
 
         await price("EURUSD", 1.1, 1.1001)
         await price("GBPUSD", 1.3, 1.3001)
@@ -175,7 +196,10 @@ async def test_simulator_ticks_reach_subscribers_on_clock_advance(sqlite_url: st
 async def test_auth_rules_ping_and_malformed_frames(sqlite_url: str) -> None:
     """Before auth only ping and the auth frame; bad token → INVALID_TOKEN + 4401; anything else →
     NOT_AUTHORIZED + 4401; after auth a malformed frame gets INVALID_DATA and the socket stays open."""
-    async with live_server(broker_settings(sqlite_url)) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with (
+        live_server(broker_settings(sqlite_url)) as live,
+        httpx.AsyncClient(base_url=live.base_url) as http,
+    ):
         _, token = await user(http)
         url = live.broker_ws_url
         async with connect(url) as ws:
@@ -215,7 +239,10 @@ async def test_auth_timeout_closes_with_4401(sqlite_url: str, monkeypatch: pytes
 
 async def test_password_change_and_sign_out_close_live_sessions(db_url: str) -> None:
     """Sign-out closes that token's sessions (4401) only; a password change closes all of the login's (both DBs)."""
-    async with live_server(broker_settings(db_url)) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with (
+        live_server(broker_settings(db_url)) as live,
+        httpx.AsyncClient(base_url=live.base_url) as http,
+    ):
         login, t1 = await user(http)
         t2 = (await http.post("/sign/in", json={"login": login, "password": "secret-pw"})).json()["__token"]
         s1, _ = await authorize(live.broker_ws_url, t1)
@@ -223,8 +250,11 @@ async def test_password_change_and_sign_out_close_live_sessions(db_url: str) -> 
         assert (await http.post("/sign/out", headers={"Authorization": t1})).status_code == 200
         assert await closed_code(s1) == 4401
         assert await sync(s2) == []
-        resp = await http.post("/sign/password", json={"old_password": "secret-pw", "new_password": "other-pw"},
-                               headers={"Authorization": t2})
+        resp = await http.post(
+            "/sign/password",
+            json={"old_password": "secret-pw", "new_password": "other-pw"},
+            headers={"Authorization": t2},
+        )
         assert resp.status_code == 200
         assert await closed_code(s2) == 4401
         async with connect(live.broker_ws_url) as ws:
@@ -242,7 +272,8 @@ async def test_control_disconnect_and_slow_consumer(sqlite_url: str) -> None:
         assert resp.json()["disconnected"] == 1
         assert await closed_code(ws) == 4000
         ws, _ = await authorize(live.broker_ws_url, token)
-        resp = await http.post(f"/_admin/streams/broker/{login}/events", json={"kind": "n", "count": 50},
-                               headers=ADMIN_HEADERS)
+        resp = await http.post(
+            f"/_admin/streams/broker/{login}/events", json={"kind": "n", "count": 50}, headers=ADMIN_HEADERS
+        )
         assert resp.status_code == 201
         assert await closed_code(ws) == 4008
