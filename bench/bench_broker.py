@@ -317,11 +317,11 @@ async def fanout_refserver(quick: bool) -> tuple[float, float]:
     async with refserver() as (http_port, ws_port):
         http = await Http("127.0.0.1", http_port).open()
         try:
-            status, body = await http.request(
+            _, body = await http.request(
                 "POST", "/_admin/broker/users", {"password": "bench-pw"}, {"Authorization": f"Bearer {ADMIN}"}
             )
             login = orjson.loads(body)["login"]
-            status, body = await http.request("POST", "/sign/in", {"login": login, "password": "bench-pw"})
+            _status, body = await http.request("POST", "/sign/in", {"login": login, "password": "bench-pw"})
             token = orjson.loads(body)["__token"]
 
             async def send_batch(prices: list[dict[str, Any]]) -> None:
