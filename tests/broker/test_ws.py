@@ -14,8 +14,6 @@ from websockets.exceptions import ConnectionClosed
 from tests.broker.helpers import broker_settings
 from tests.conftest import ADMIN_HEADERS, Live, live_server
 
-pytestmark = pytest.mark.anyio
-
 TIMEOUT = 5.0
 
 
@@ -71,6 +69,7 @@ def _urls(live: Live) -> tuple[str, str]:
     return live.broker_ws_url, live.ws_base + "/ws"
 
 
+@pytest.mark.anyio
 async def test_two_sessions_get_account_events_in_order_and_no_other_logins(db_url: str) -> None:
     """Sessions of one login (broker port and /ws) both get b/o events in seq order; another login's
     session gets none of them (both DBs)."""
@@ -111,6 +110,7 @@ async def test_two_sessions_get_account_events_in_order_and_no_other_logins(db_u
             await ws.close()
 
 
+@pytest.mark.anyio
 async def test_resume_with_last_seq_gets_exactly_what_was_missed(db_url: str) -> None:
     """Reconnecting with last_seq L replays L+1…H then continues live, without gap or duplicate (both DBs)."""
     async with (
@@ -144,6 +144,7 @@ async def test_resume_with_last_seq_gets_exactly_what_was_missed(db_url: str) ->
         await ws.close()
 
 
+@pytest.mark.anyio
 async def test_quote_ticks_only_for_subscribed_symbols(sqlite_url: str) -> None:
     """subscribe/unsubscribe are case-insensitive; `t` frames come only for subscribed symbols."""
     async with (
@@ -179,6 +180,7 @@ async def test_quote_ticks_only_for_subscribed_symbols(sqlite_url: str) -> None:
         await ws.close()
 
 
+@pytest.mark.anyio
 async def test_simulator_ticks_reach_subscribers_on_clock_advance(sqlite_url: str) -> None:
     """With the simulator on and a frozen clock, each advance of one interval sends one tick per symbol."""
     settings = broker_settings(sqlite_url, broker_tick_interval_ms=1000)
@@ -193,6 +195,7 @@ async def test_simulator_ticks_reach_subscribers_on_clock_advance(sqlite_url: st
         await ws.close()
 
 
+@pytest.mark.anyio
 async def test_auth_rules_ping_and_malformed_frames(sqlite_url: str) -> None:
     """Before auth only ping and the auth frame; bad token → INVALID_TOKEN + 4401; anything else →
     NOT_AUTHORIZED + 4401; after auth a malformed frame gets INVALID_DATA and the socket stays open."""
@@ -227,6 +230,7 @@ async def test_auth_rules_ping_and_malformed_frames(sqlite_url: str) -> None:
         await ws.close()
 
 
+@pytest.mark.anyio
 async def test_auth_timeout_closes_with_4401(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A connection that never authorizes is closed with 4401 when the auth timeout runs out."""
     from app.routers.broker import ws as ws_module
@@ -237,6 +241,7 @@ async def test_auth_timeout_closes_with_4401(sqlite_url: str, monkeypatch: pytes
             assert await closed_code(ws) == 4401
 
 
+@pytest.mark.anyio
 async def test_password_change_and_sign_out_close_live_sessions(db_url: str) -> None:
     """Sign-out closes that token's sessions (4401) only; a password change closes all of the login's (both DBs)."""
     async with (
@@ -262,6 +267,7 @@ async def test_password_change_and_sign_out_close_live_sessions(db_url: str) -> 
             assert (await recv(ws))["error"] == "INVALID_TOKEN"
 
 
+@pytest.mark.anyio
 async def test_control_disconnect_and_slow_consumer(sqlite_url: str) -> None:
     """A control-API disconnect closes the socket; a session whose queue overflows is closed with 4008."""
     settings = broker_settings(sqlite_url, subscriber_queue_max=8)
@@ -277,3 +283,38 @@ async def test_control_disconnect_and_slow_consumer(sqlite_url: str) -> None:
         )
         assert resp.status_code == 201
         assert await closed_code(ws) == 4008
+
+
+@pytest.mark.anyio
+async def test_resume_falls_back_to_sql_when_the_ring_no_longer_holds_the_range(db_url: str) -> None:
+    """With a 2-event ring, resuming from seq 3 reads 4…5 from SQL and 6…7 from the ring, in order (both DBs)."""
+    async with (
+        live_server(broker_settings(db_url, ring_max_events=2)) as live,
+        httpx.AsyncClient(base_url=live.base_url) as http,
+    ):
+        login, token = await user(http)
+        for i in range(7):
+            await deposit(http, login, i + 1)
+        ws, head = await authorize(live.broker_ws_url, token, last_seq=3)
+        assert head == 7
+        frames = [await recv(ws) for _ in range(4)]
+        # balances after deposits 4..7: 10000 + 1+2+…+k
+        assert [f[2] for f in frames] == [10_010.0, 10_015.0, 10_021.0, 10_028.0]
+        await deposit(http, login, 100)
+        assert (await recv(ws))[2] == 10_128.0
+        assert await sync(ws) == []
+        await ws.close()
+
+
+def test_asyncapi_fragment_is_consistent() -> None:
+    """Every operation's message is declared on the channel and in components."""
+    from app.routers.broker.asyncapi import asyncapi
+
+    doc = asyncapi()
+    channel = doc["channels"]["broker"]
+    for op in doc["operations"].values():
+        for ref in op["messages"]:
+            name = ref["$ref"].rsplit("/", 1)[1]
+            assert name in channel["messages"] and name in doc["components"]["messages"]
+    assert doc["components"]["schemas"]["brokerBalance"]["maxItems"] == 11
+    assert doc["components"]["schemas"]["brokerTrade"]["maxItems"] == 18

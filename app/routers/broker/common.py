@@ -105,3 +105,13 @@ def body_doc(properties: dict[str, Any], required: list[str] | None = None) -> d
 INT = {"type": "integer"}
 NUM = {"type": "number"}
 STR = {"type": "string"}
+
+
+def query_doc(*params: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
+    """`openapi_extra` describing query parameters that the route reads itself."""
+    return {
+        "parameters": [
+            {"name": n, "in": "query", "required": False, "schema": schema, "description": d}
+            for n, schema, d in params
+        ]
+    }

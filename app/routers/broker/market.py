@@ -12,7 +12,17 @@ from app.engine.broker.service import BrokerService
 from app.engine.broker.state import Account
 from app.engine.broker.symbols import ASSET_INFO, BY_NAME, GROUPS, MARGIN_FOREX, SYMBOLS, Symbol, icon_for
 from app.engine.errors import NotFound
-from app.routers.broker.common import STR, Auth, body_doc, body_of, json_response, ok, service, table
+from app.routers.broker.common import (
+    STR,
+    Auth,
+    body_doc,
+    body_of,
+    json_response,
+    ok,
+    query_doc,
+    service,
+    table,
+)
 
 router = APIRouter(tags=["broker: market"])
 
@@ -128,14 +138,22 @@ async def short_list(request: Request, caller: Auth) -> Response:
     )
 
 
-@router.get("/market/info", summary="One symbol's short-list row (?symbol=)")
+@router.get(
+    "/market/info",
+    summary="One symbol's short-list row (?symbol=)",
+    openapi_extra=query_doc(("symbol", STR, "e.g. EURUSD (case-insensitive)")),
+)
 async def market_info(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
     sym = _lookup(request)
     return table(SHORT_LIST_COLUMNS, [_short_row(service(request), caller.account, sym)])
 
 
-@router.get("/market/asset", summary="Asset details of one symbol (?symbol=)")
+@router.get(
+    "/market/asset",
+    summary="Asset details of one symbol (?symbol=)",
+    openapi_extra=query_doc(("symbol", STR, "e.g. BTCUSD (case-insensitive)")),
+)
 async def market_asset(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
     sym = _lookup(request)

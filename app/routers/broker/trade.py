@@ -8,7 +8,19 @@ from starlette.responses import Response
 from app.engine.broker import fields, query
 from app.engine.broker.state import TRADE_COLUMNS
 from app.engine.errors import InvalidInput
-from app.routers.broker.common import INT, NUM, STR, Auth, body_doc, body_of, ok, ok_id, service, table
+from app.routers.broker.common import (
+    INT,
+    NUM,
+    STR,
+    Auth,
+    body_doc,
+    body_of,
+    ok,
+    ok_id,
+    query_doc,
+    service,
+    table,
+)
 
 router = APIRouter(tags=["broker: trade"])
 
@@ -100,6 +112,17 @@ async def trade_modify(request: Request, caller: Auth) -> Response:
     "/trades",
     summary="Trades: tradeType 0 all, 1 open, 2 closed, 3 pending, 4 finance; limit, offset, where* filters",
     description=query.__doc__ or "",
+    openapi_extra=query_doc(
+        ("tradeType", INT, "0 all, 1 open, 2 closed, 3 pending, 4 finance"),
+        ("limit", INT, "page size (default 1000)"),
+        ("offset", INT, "rows to skip"),
+        ("where", STR, "JSON object {column: value}, or bracketed where[column]=value"),
+        ("whereNot", STR, "JSON or bracketed"),
+        ("whereIn", STR, "JSON or bracketed (comma list)"),
+        ("whereNotIn", STR, "JSON or bracketed (comma list)"),
+        ("whereBetween", STR, "JSON or bracketed (lo,hi)"),
+        ("whereNotBetween", STR, "JSON or bracketed (lo,hi)"),
+    ),
 )
 async def trades(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
