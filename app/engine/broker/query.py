@@ -190,7 +190,7 @@ def from_query_string(items: list[tuple[str, str]]) -> dict[str, Any]:
 def parse(params: Mapping[str, Any]) -> TradeQuery:
     q = TradeQuery(
         trade_type=_int("tradeType", params.get("tradeType"), 0, 4, 0),
-        limit=_int("limit", params.get("limit"), 1, MAX_LIMIT, DEFAULT_LIMIT),
+        limit=_int("limit", params.get("limit"), 0, MAX_LIMIT, DEFAULT_LIMIT) or MAX_LIMIT,
         offset=_int("offset", params.get("offset"), 0, 10**12, 0),
     )
     for kind in FILTERS:

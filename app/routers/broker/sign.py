@@ -71,7 +71,8 @@ async def sign_up(request: Request) -> Response:
 
 
 @router.get("/sign/check", summary="The caller's profile, or 401 PERMISSION_DENIED")
-async def sign_check(caller: Auth) -> Response:
+async def sign_check(request: Request, caller: Auth) -> Response:
+    await body_of(request, caller)
     return json_response(caller.account.profile())
 
 
