@@ -242,7 +242,7 @@ class BrokerService:
         self._running = False
         self._reset_memory()
 
-    def _reset_memory(self) -> None:
+    def _reset_memory(self, *, keep_quotes: bool = False) -> None:
         self.accounts: dict[int, Account] = {}
         self.by_email: dict[str, int] = {}
         self.positions_by_symbol: dict[str, dict[int, Trade]] = {s.symbol: {} for s in SYMBOLS}
@@ -257,7 +257,8 @@ class BrokerService:
         self.next_log = 1
         self.next_script = 1
         self.next_note = 1
-        self._reset_quotes()
+        if not keep_quotes:
+            self._reset_quotes()
 
     def _reset_quotes(self) -> None:
         now_s = self.clock.now_ms() // 1000
@@ -445,7 +446,7 @@ class BrokerService:
             # memory ran ahead of a write that failed: rebuild it from the database
             log.exception("broker write failed; reloading state from the database")
             await self.stop()
-            self._reset_memory()
+            self._reset_memory(keep_quotes=True)
             await self._load()
             await self.start()
             raise
