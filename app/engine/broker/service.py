@@ -68,6 +68,26 @@ from app.engine.broker.state import (
     Quote,
     Trade,
 )
+from app.engine.broker.store import (
+    ALERT_COLS,
+    BROKER_TABLES,
+    DEL_ALERT,
+    DEL_WATCH,
+    INS_ALERT,
+    INS_LOG,
+    INS_NOTE,
+    INS_REVOKED,
+    INS_TRADE,
+    INS_USER,
+    INS_WATCH,
+    TRADE_COLS,
+    UPD_ALERT,
+    UPD_BALANCE,
+    UPD_TRADE,
+    UPD_USER,
+    USER_COLS,
+    Work,
+)
 from app.engine.broker.symbols import ACCOUNT_CURRENCIES, BY_NAME, MARGIN_FOREX, SYMBOLS, Symbol
 from app.engine.errors import Conflict, DomainError, Forbidden, NotFound, PaymentRequired, Unauthorized
 
@@ -76,7 +96,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("refserver.broker")
 
-FAMILY = "broker"
 KNOWN_GROUPS = frozenset({"demo", "real"})
 STOP_OUT_LEVEL = 50.0  # % margin level at which the worst position is closed
 MARGIN_CALL_LEVEL = 100.0  # % margin level under which level_type is 1 (margin call)
@@ -115,107 +134,6 @@ class Listener(Protocol):
     def push_tick(self, frame: str) -> None: ...
 
     def kick(self, code: int, reason: str) -> None: ...
-
-
-# --- SQL ---------------------------------------------------------------------------------------
-_USER_COLS = (
-    "login, password_hash, email, name, phone, country, city, address, state, zipcode, avatar, "
-    "group_name, currency, leverage, balance, credit, regdate, disabled, token_gen"
-)
-INS_USER = text(
-    f"INSERT INTO broker_users ({_USER_COLS}) VALUES (:login, :password_hash, :email, :name, :phone, "
-    ":country, :city, :address, :state, :zipcode, :avatar, :group_name, :currency, :leverage, :balance, "
-    ":credit, :regdate, :disabled, :token_gen)"
-)
-UPD_USER = text(
-    "UPDATE broker_users SET password_hash=:password_hash, email=:email, name=:name, phone=:phone, "
-    "country=:country, city=:city, address=:address, state=:state, zipcode=:zipcode, avatar=:avatar, "
-    "group_name=:group_name, currency=:currency, leverage=:leverage, balance=:balance, credit=:credit, "
-    "disabled=:disabled, token_gen=:token_gen WHERE login=:login"
-)
-UPD_BALANCE = text("UPDATE broker_users SET balance=:balance WHERE login=:login")
-_TRADE_COLS = (
-    "order_id, login, cmd, state, status, symbol, volume, open_price, close_price, sl, tp, open_time, "
-    "close_time, expiration, profit, commission, storage, comment, reason, margin, digits"
-)
-INS_TRADE = text(
-    f"INSERT INTO broker_trades ({_TRADE_COLS}) VALUES (:order_id, :login, :cmd, :state, :status, :symbol, "
-    ":volume, :open_price, :close_price, :sl, :tp, :open_time, :close_time, :expiration, :profit, "
-    ":commission, :storage, :comment, :reason, :margin, :digits)"
-)
-UPD_TRADE = text(
-    "UPDATE broker_trades SET cmd=:cmd, state=:state, status=:status, volume=:volume, open_price=:open_price, "
-    "close_price=:close_price, sl=:sl, tp=:tp, open_time=:open_time, close_time=:close_time, "
-    "expiration=:expiration, profit=:profit, commission=:commission, storage=:storage, comment=:comment, "
-    "reason=:reason, margin=:margin WHERE order_id=:order_id"
-)
-INS_REVOKED = text("INSERT INTO broker_revoked_tokens (jti, login, exp) VALUES (:jti, :login, :exp)")
-INS_WATCH = text("INSERT INTO broker_watch (login, symbol, position) VALUES (:login, :symbol, :position)")
-DEL_WATCH = text("DELETE FROM broker_watch WHERE login=:login AND symbol=:symbol")
-_ALERT_COLS = (
-    "id, login, symbol, indicator_name, message, side, condition, target_price, channel_low, channel_high, "
-    "move_threshold, status, repeat_mode, created_at, updated_at, expires_at, triggered_at, triggered_price, "
-    "reference_price, reference_time, comment"
-)
-INS_ALERT = text(
-    f"INSERT INTO broker_alerts ({_ALERT_COLS}) VALUES (:id, :login, :symbol, :indicator_name, :message, :side, "
-    ":condition, :target_price, :channel_low, :channel_high, :move_threshold, :status, :repeat_mode, "
-    ":created_at, :updated_at, :expires_at, :triggered_at, :triggered_price, :reference_price, "
-    ":reference_time, :comment)"
-)
-UPD_ALERT = text(
-    "UPDATE broker_alerts SET symbol=:symbol, indicator_name=:indicator_name, message=:message, side=:side, "
-    "condition=:condition, target_price=:target_price, channel_low=:channel_low, channel_high=:channel_high, "
-    "move_threshold=:move_threshold, status=:status, repeat_mode=:repeat_mode, updated_at=:updated_at, "
-    "expires_at=:expires_at, triggered_at=:triggered_at, triggered_price=:triggered_price, "
-    "reference_price=:reference_price, reference_time=:reference_time, comment=:comment WHERE id=:id"
-)
-DEL_ALERT = text("DELETE FROM broker_alerts WHERE id=:id")
-INS_LOG = text(
-    "INSERT INTO broker_alert_logs (id, alert_id, login, symbol, indicator_name, message, side, condition, "
-    "target_price, triggered_price, triggered_at, comment) VALUES (:id, :alert_id, :login, :symbol, "
-    ":indicator_name, :message, :side, :condition, :target_price, :triggered_price, :triggered_at, :comment)"
-)
-INS_NOTE = text(
-    "INSERT INTO broker_notifications (id, login, level, title, message, ctm) "
-    "VALUES (:id, :login, :level, :title, :message, :ctm)"
-)
-BROKER_TABLES = (
-    "broker_notifications",
-    "broker_alert_logs",
-    "broker_alerts",
-    "broker_settings",
-    "broker_scripts",
-    "broker_watch",
-    "broker_trades",
-    "broker_revoked_tokens",
-    "broker_users",
-)
-
-
-class Work:
-    """SQL statements and account events of one change, committed together, in order."""
-
-    __slots__ = ("events", "ops")
-
-    def __init__(self) -> None:
-        self.ops: list[tuple[Any, Any]] = []
-        self.events: list[tuple[int, list[Any]]] = []
-
-    def sql(self, stmt: Any, params: Any) -> None:
-        self.ops.append((stmt, params))
-
-    def emit(self, login: int, frame: list[Any]) -> None:
-        self.events.append((login, frame))
-
-    def __bool__(self) -> bool:
-        return bool(self.ops or self.events)
-
-    def run(self, conn: Connection, emit: Callable[..., None]) -> None:
-        for stmt, params in self.ops:
-            conn.execute(stmt, params)
-        for login, frame in self.events:
-            emit(FAMILY, str(login), frame[0], frame)
 
 
 def _mid(q: Quote) -> float:
@@ -285,9 +203,9 @@ class BrokerService:
                 return list(conn.execute(text(sql)).mappings().all())
 
             return {
-                "users": q(f"SELECT {_USER_COLS} FROM broker_users"),
-                "trades": q(f"SELECT {_TRADE_COLS} FROM broker_trades WHERE status IN ('open', 'pending')"),
-                "alerts": q(f"SELECT {_ALERT_COLS} FROM broker_alerts"),
+                "users": q(f"SELECT {USER_COLS} FROM broker_users"),
+                "trades": q(f"SELECT {TRADE_COLS} FROM broker_trades WHERE status IN ('open', 'pending')"),
+                "alerts": q(f"SELECT {ALERT_COLS} FROM broker_alerts"),
                 "watch": q("SELECT login, symbol, position FROM broker_watch ORDER BY login, position"),
                 "revoked": q("SELECT jti FROM broker_revoked_tokens"),
                 "max": conn.execute(
@@ -624,6 +542,13 @@ class BrokerService:
 
     async def update_user(self, acc: Account, changes: dict[str, Any]) -> Account:
         """Control API: profile, group, leverage, credit, disabled."""
+        email = changes.get("email")
+        if email is not None and email.lower() != acc.email.lower():
+            if email.lower() in self.by_email:
+                raise fields.bad("email", "is already registered")
+            self.by_email.pop(acc.email.lower(), None)
+            if email:
+                self.by_email[email.lower()] = acc.login
         for k, v in changes.items():
             if k == "group":
                 acc.group = v
@@ -1196,7 +1121,7 @@ class BrokerService:
 
             def read(conn: Connection) -> list[Any]:
                 sql = text(
-                    f"SELECT {_TRADE_COLS} FROM broker_trades WHERE login = :login AND status IN :statuses "
+                    f"SELECT {TRADE_COLS} FROM broker_trades WHERE login = :login AND status IN :statuses "
                 ).bindparams(bindparam("statuses", expanding=True))
                 return list(conn.execute(sql, {"login": login, "statuses": list(statuses)}).mappings().all())
 

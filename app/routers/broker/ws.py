@@ -24,7 +24,8 @@ import orjson
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from app.engine.broker.service import FAMILY, BrokerService
+from app.engine.broker.service import BrokerService
+from app.engine.broker.store import FAMILY
 from app.engine.broker.symbols import BY_NAME
 from app.engine.errors import DomainError
 from app.engine.streams import SlowConsumer, StreamEnded, Subscription
