@@ -182,13 +182,13 @@ async def test_settings_merge(sqlite_url: str) -> None:
         assert resp.status_code == 400 and resp.json()["error"] == "INVALID_DATA"
 
 
-async def test_broker_migration_walks_down_and_up(sqlite_url: str) -> None:
-    """The broker migration drops everything it created and can be re-applied."""
+async def test_broker_migration_walks_down_and_up(db_url: str) -> None:
+    """The broker migration drops everything it created and can be re-applied (both DBs)."""
     from sqlalchemy import inspect
 
     from app.db import Database
 
-    db = Database(sqlite_url)
+    db = Database(db_url)
     try:
         db.downgrade("0002_musubi")
         names = db.read_sync(lambda conn: inspect(conn).get_table_names())
