@@ -47,7 +47,10 @@ class Settings(BaseSettings):
 
     # Broker (§3)
     broker_token_ttl_s: int = 86_400
-    broker_tick_interval_ms: int = 1_000
+    broker_tick_interval_ms: int = 1_000  # quote simulator step on the domain clock; 0 switches it off
+    # argon2id cost (memory-hard); tests lower it for speed
+    broker_argon2_memory_kib: int = 19_456
+    broker_argon2_time_cost: int = 2
 
     # Order Entry (§4)
     oe_ws_token_ttl_ms: int = 60_000
