@@ -252,7 +252,7 @@ async def bench_settle(quick: bool) -> list[dict[str, Any]]:
         async def settled() -> int:
             n = 0
             for sc in custodians:
-                st, b = await c.request("GET", "/api/v1/dashboard/stats", _auth(sc["token"]))
+                _st, b = await c.request("GET", "/api/v1/dashboard/stats", _auth(sc["token"]))
                 n += orjson.loads(b)["data"]["counts_by_status"]["SETTLED"]
             return n
 
@@ -269,7 +269,7 @@ async def bench_settle(quick: bool) -> list[dict[str, Any]]:
         tick = asyncio.create_task(ticker())
         await asyncio.gather(*(institution(k) for k in range(workers)))
         async with asyncio.timeout(60):
-            while await settled() < total:
+            while await settled() < total:  # noqa: ASYNC110 (polling the server over HTTP)
                 await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - t0
         ticking = False
@@ -325,7 +325,7 @@ async def _fanout(port: int, clients: list[SseCounter], expected: int, push: Any
     t0 = time.perf_counter()
     await push()
     async with asyncio.timeout(120):
-        while sum(c.count for c in clients) < expected:
+        while sum(c.count for c in clients) < expected:  # noqa: ASYNC110 (200 counters, one check)
             await asyncio.sleep(0.002)
     return expected / (time.perf_counter() - t0)
 
@@ -338,7 +338,7 @@ async def bench_sse(quick: bool) -> list[dict[str, Any]]:
         c = await Conn.open(port)
         si, ri = await participant(c, "SI", "institution"), await participant(c, "RI", "institution")
         sc, rc = await participant(c, "SC", "custodian"), await participant(c, "RC", "custodian")
-        st, body = await c.request("POST", "/api/v1/orders", _auth(si["token"]), order_body(si, sc, ri, rc))
+        _st, body = await c.request("POST", "/api/v1/orders", _auth(si["token"]), order_body(si, sc, ri, rc))
         payload = orjson.loads(body)["data"]  # a real order_updated body
         parties = [await participant(c, f"P{i}", "institution") for i in range(n_clients)]
         clients = [SseCounter() for _ in parties]
@@ -428,7 +428,7 @@ async def bare_sse(n_clients: int, per_client: int, payload: bytes) -> float:
         async with asyncio.timeout(30):
             while True:
                 try:
-                    r, w = await asyncio.open_connection("127.0.0.1", port)
+                    _r, w = await asyncio.open_connection("127.0.0.1", port)
                     w.close()
                     break
                 except OSError:
