@@ -50,7 +50,7 @@ async def _token(ctx: AppContext, args: list[str]) -> str:
 family = Family(
     name="musubi",
     # SSE routes first: /api/v1/orders/events must win over /api/v1/orders/{intent_id}
-    routers=[sse.router, api.router],
+    routers=[api.public, sse.router, api.router],
     admin_router=admin.router,
     seed=_seed,
     start=_start,

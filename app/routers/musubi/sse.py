@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -22,9 +22,10 @@ from app.clock import iso_ms
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import FAMILY
 from app.engine.streams import Event, StreamEnded, Subscription
+from app.routers.musubi.api import BEARER
 from app.routers.musubi.common import MARKET_MAKER, PARTIES, caller, service
 
-router = APIRouter(tags=["musubi"])
+router = APIRouter(tags=["musubi"], dependencies=[Depends(BEARER)])
 
 _KINDS: dict[str, bytes] = {}
 
@@ -145,7 +146,6 @@ async def _open(request: Request, roles: frozenset[str]) -> EventStream:
 @router.get(
     "/api/v1/orders/events",
     summary="SSE for institutions and custodians: order_updated, quote_received, heartbeat",
-    openapi_extra={"security": [{"musubiBearer": []}]},
 )
 async def order_events(request: Request) -> Response:
     return await _open(request, PARTIES)
@@ -154,7 +154,6 @@ async def order_events(request: Request) -> Response:
 @router.get(
     "/api/v1/events",
     summary="SSE for market makers: quote_request_created, quote_updated, settlement_updated, heartbeat",
-    openapi_extra={"security": [{"musubiBearer": []}]},
 )
 async def mm_events(request: Request) -> Response:
     return await _open(request, MARKET_MAKER)
