@@ -154,6 +154,7 @@ class Musubi:
         self._idem_pending: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting_network: set[str] = set()
+        self._waiting_quotes: set[str] = set()
         self.network_available = True
         if self.auth is not None:
             self.auth.forget()
@@ -386,10 +387,13 @@ class Musubi:
 
     def set_network(self, available: bool) -> None:
         self.network_available = available
-        if available and self._waiting_network:
+        if available:
             waiting, self._waiting_network = self._waiting_network, set()
             for intent_id in waiting:
                 self._at(self.clock.now_ms(), self._on_execute, intent_id)
+            quoting, self._waiting_quotes = self._waiting_quotes, set()
+            for intent_id in quoting:
+                self._at(self.clock.now_ms(), self._on_sim_quote, intent_id)
 
     # --- orders: reads -----------------------------------------------------------------------------
     def order_for(self, caller: Participant, intent_id: str) -> Order:
@@ -871,6 +875,7 @@ class Musubi:
         o = self.orders.get(intent_id)
         if o is None:
             raise not_found(f"order {intent_id} not found")
+        self.require_network()
         body = body if isinstance(body, dict) else {}
         now = self.clock.now_ms()
         e = v.Errors()
@@ -939,6 +944,9 @@ class Musubi:
     async def _on_sim_quote(self, intent_id: str) -> None:
         o = self.orders.get(intent_id)
         if o is None or not o.rfq_open:
+            return
+        if not self.network_available:
+            self._waiting_quotes.add(intent_id)  # the makers quote once the network is back
             return
         now = self.clock.now_ms()
         for p in list(self.participants.values()):
