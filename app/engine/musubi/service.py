@@ -727,6 +727,8 @@ class Musubi:
             if o.status not in ("PENDING", "QUOTED"):
                 raise conflict(f"the order has moved on: it is {o.status}")
             now = self.clock.now_ms()
+            if o.status == "PENDING" and o.expires_at <= now:
+                raise conflict("the order has expired")
             if o.selected_quote_id is not None and o.selected_quote_id != quote_id:
                 raise conflict(
                     "another quote is already selected",

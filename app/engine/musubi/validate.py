@@ -109,7 +109,7 @@ def uuid_str(value: Any, field: str, errors: Errors) -> str | None:
     if not isinstance(value, str) or not is_uuid(value):
         errors.add(field, "must be a UUID, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6")
         return None
-    return value.lower()
+    return value
 
 
 def is_uuid(value: str) -> bool:
