@@ -292,9 +292,10 @@ async def bench_settle(quick: bool) -> list[dict[str, Any]]:
 
 # --- 3. SSE fan-out -------------------------------------------------------------------------------------
 class SseCounter:
-    """A raw SSE client counting delivered `order_updated` frames."""
+    """A raw SSE client counting delivered frames of one event kind."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "order_updated") -> None:
+        self.marker = b"event: " + kind.encode()
         self.count = 0
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -306,7 +307,7 @@ class SseCounter:
         w.write(head.encode() + b"\r\n")
         await r.readuntil(b"\r\n\r\n")
         self.ready.set()
-        marker = b"event: order_updated"
+        marker = self.marker
         keep = len(marker) - 1
         tail = b""
         try:
@@ -346,33 +347,87 @@ async def bench_sse(quick: bool) -> list[dict[str, Any]]:
             cl.task = asyncio.create_task(cl.run(port, "/api/v1/orders/events", _auth(p["token"])))
         await asyncio.gather(*(cl.ready.wait() for cl in clients))
 
+        conns = [await Conn.open(port) for _ in range(50)]
+
         async def push() -> None:
-            conns = [await Conn.open(port) for _ in range(8)]
+            # every participant's events appended at once (50 writers): group commit batches them
+            async def one(conn: Conn, ks: range) -> None:
+                for k in ks:
+                    st, b = await conn.request(
+                        "POST",
+                        f"/_admin/streams/musubi/{parties[k]['party_id']}/events",
+                        ADMIN_H,
+                        {"kind": "order_updated", "body": payload, "count": per_client},
+                    )
+                    assert st == 201, b
 
-            async def one(k: int) -> None:
-                conn = conns[k % len(conns)]
-                st, b = await conn.request(
-                    "POST",
-                    f"/_admin/streams/musubi/{parties[k]['party_id']}/events",
-                    ADMIN_H,
-                    {"kind": "order_updated", "body": payload, "count": per_client},
-                )
-                assert st == 201, b
-
-            for start in range(0, n_clients, len(conns)):
-                await asyncio.gather(*(one(k) for k in range(start, min(start + len(conns), n_clients))))
-            for conn in conns:
-                conn.close()
+            per = n_clients // len(conns)
+            await asyncio.gather(*(one(conn, range(i * per, (i + 1) * per)) for i, conn in enumerate(conns)))
 
         value = await _fanout(port, clients, n_clients * per_client, push)
         for cl in clients:
             assert cl.task is not None
             cl.task.cancel()
+        for conn in conns:
+            conn.close()
         c.close()
-    ceiling = await bare_sse(n_clients, per_client, orjson.dumps(payload))
+    ceiling = await bare_sse(n_clients, per_client, orjson.dumps(payload), "order_updated")
     return [
         {
-            "name": "musubi SSE deliveries (200 participants)",
+            "name": "musubi SSE deliveries, 200 participants × own order_updated stream (written in the run)",
+            "value": value,
+            "unit": "events/s",
+            "ceiling": ceiling,
+            "ceiling_name": "bare sse-starlette, same events",
+            "goal": ">= 0.5 of ceiling",
+        }
+    ]
+
+
+async def bench_sse_rfq(quick: bool) -> list[dict[str, Any]]:
+    """200 market makers on /api/v1/events; custodians open RFQs: each accept fans one
+    quote_request_created out to every maker (one commit of 200 events)."""
+    n_makers = 200
+    n_orders = 100 if quick else 200
+    rfq: bytes = b""
+    async with server() as port:
+        c = await Conn.open(port)
+        si, ri = await participant(c, "SI", "institution"), await participant(c, "RI", "institution")
+        sc, rc = await participant(c, "SC", "custodian"), await participant(c, "RC", "custodian")
+        makers = [await participant(c, f"MM{i}", "market-maker") for i in range(n_makers)]
+        ids = []
+        for _ in range(n_orders):
+            _st, body = await c.request(
+                "POST", "/api/v1/orders", _auth(si["token"]), order_body(si, sc, ri, rc)
+            )
+            ids.append(orjson.loads(body)["data"]["intent_id"])
+        clients = [SseCounter("quote_request_created") for _ in makers]
+        for cl, p in zip(clients, makers, strict=True):
+            cl.task = asyncio.create_task(cl.run(port, "/api/v1/events", _auth(p["token"])))
+        await asyncio.gather(*(cl.ready.wait() for cl in clients))
+        conns = [await Conn.open(port) for _ in range(50)]
+
+        async def push() -> None:
+            async def one(conn: Conn, chunk: list[str]) -> None:
+                for iid in chunk:
+                    st, b = await conn.request("POST", f"/api/v1/orders/{iid}/accept", _auth(sc["token"]))
+                    assert st == 200, b
+
+            await asyncio.gather(*(one(conn, ids[i :: len(conns)]) for i, conn in enumerate(conns)))
+
+        value = await _fanout(port, clients, n_makers * n_orders, push)
+        _st, body = await c.request("GET", f"/api/v1/quote-requests/{ids[0]}", _auth(makers[0]["token"]))
+        rfq = orjson.dumps(orjson.loads(body)["data"])
+        for cl in clients:
+            assert cl.task is not None
+            cl.task.cancel()
+        for conn in conns:
+            conn.close()
+        c.close()
+    ceiling = await bare_sse(n_makers, n_orders, rfq, "quote_request_created")
+    return [
+        {
+            "name": "musubi SSE deliveries, RFQ fan-out to 200 market makers (accepts in the run)",
             "value": value,
             "unit": "events/s",
             "ceiling": ceiling,
@@ -391,13 +446,14 @@ from starlette.routing import Route
 
 payload = open(sys.argv[2], "rb").read().decode()
 n = int(sys.argv[3])
+kind = sys.argv[4]
 go = asyncio.Event()
 
 async def sse(request):
     async def gen():
         await go.wait()
         for i in range(n):
-            yield ServerSentEvent(data=payload, event="order_updated", id=str(i + 1))
+            yield ServerSentEvent(data=payload, event=kind, id=str(i + 1))
     return EventSourceResponse(gen(), ping=30)
 
 async def start(request):
@@ -411,7 +467,7 @@ uvicorn.Server(config).run()
 """
 
 
-async def bare_sse(n_clients: int, per_client: int, payload: bytes) -> float:
+async def bare_sse(n_clients: int, per_client: int, payload: bytes, kind: str) -> float:
     import socket
 
     with socket.socket() as s:
@@ -420,7 +476,7 @@ async def bare_sse(n_clients: int, per_client: int, payload: bytes) -> float:
     tmp = Path(tempfile.mkdtemp(prefix="bench-bare-"))
     (tmp / "app.py").write_text(BARE_APP)
     (tmp / "payload.json").write_bytes(payload)
-    cmd = [sys.executable, str(tmp / "app.py"), str(port), str(tmp / "payload.json"), str(per_client)]
+    cmd = [sys.executable, str(tmp / "app.py"), str(port), str(tmp / "payload.json"), str(per_client), kind]
     if len(os.sched_getaffinity(0)) > 1:
         cmd = ["taskset", "-c", "0", *cmd]
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -433,7 +489,7 @@ async def bare_sse(n_clients: int, per_client: int, payload: bytes) -> float:
                     break
                 except OSError:
                     await asyncio.sleep(0.05)
-        clients = [SseCounter() for _ in range(n_clients)]
+        clients = [SseCounter(kind) for _ in range(n_clients)]
         for cl in clients:
             cl.task = asyncio.create_task(cl.run(port, "/sse", {}))
         await asyncio.gather(*(cl.ready.wait() for cl in clients))
@@ -461,6 +517,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
     rows += await bench_get(quick)
     rows += await bench_settle(quick)
     rows += await bench_sse(quick)
+    rows += await bench_sse_rfq(quick)
     return rows
 
 

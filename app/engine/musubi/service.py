@@ -82,6 +82,20 @@ Op = tuple[TextClause, dict[str, Any]]
 Ev = tuple[str, str, bytes, str]  # (stream, kind, body, ref)
 
 
+# Ids and hashes need uniqueness, not secrecy: a PRNG seeded once avoids a getrandom() call per
+# id, which releases the GIL and then queues behind the writer thread to get it back.
+_RNG = random.Random(int.from_bytes(os.urandom(32), "big"))
+
+
+def new_id() -> str:
+    """A UUID v4."""
+    return str(uuid.UUID(int=_RNG.getrandbits(128), version=4))
+
+
+def new_tx_hash() -> str:
+    return f"0x{_RNG.getrandbits(256):064x}"
+
+
 def demo_party_id(name: str) -> str:
     return f"{name}::{party_fingerprint('refserver-demo:' + name)}"
 
@@ -536,7 +550,7 @@ class Musubi:
         fields = self._validate_create(body)
         now = self.clock.now_ms()
         o = Order(
-            intent_id=str(uuid.uuid4()),
+            intent_id=new_id(),
             status="PENDING",
             sender_party_id=caller.party_id,
             created_at=now,
@@ -917,7 +931,7 @@ class Musubi:
             if valid_until <= now:
                 raise v.invalid("valid_until", "must be in the future")
             q = Quote(
-                quote_id=str(uuid.uuid4()),
+                quote_id=new_id(),
                 intent_id=intent_id,
                 market_maker_party_id=mm_party,
                 fx_rate=fx_rate,
@@ -1019,7 +1033,7 @@ class Musubi:
                 )
                 return
             now = self.clock.now_ms()
-            tx = "0x" + os.urandom(32).hex()
+            tx = new_tx_hash()
             n = replace(o, status="SETTLED", transaction_hash=tx, settled_at=now, updated_at=now)
             await self._write(
                 [

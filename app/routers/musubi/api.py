@@ -6,7 +6,10 @@ answers from the service. Answers are built with orjson into plain responses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,7 +30,10 @@ from app.routers.musubi.common import (
     service,
 )
 
-# the bearer scheme is declared for /docs ("Authorize"); `caller()` does the real checking
+# The bearer scheme is declared for /docs ("Authorize") through one cold route's dependency;
+# every other route only references it (a per-request dependency costs real time on hot
+# paths). `caller()` does the real checking everywhere.
+SECURITY: dict[str, Any] = {"security": [{"musubiBearer": []}]}
 BEARER = HTTPBearer(
     auto_error=False,
     scheme_name="musubiBearer",
@@ -113,7 +119,7 @@ _QUOTE_DOC = _body_doc(
     {"fx_rate": _STR, "target_amount": _STR, "valid_until": {"type": "string", "format": "date-time"}},
     {"fx_rate": "150.25", "target_amount": "100000", "valid_until": "2025-03-15T09:00:41.000Z"},
 )
-router = APIRouter(tags=["musubi"], dependencies=[Depends(BEARER)])
+router = APIRouter(tags=["musubi"])
 
 
 # --- auth ------------------------------------------------------------------------------------------
@@ -127,7 +133,7 @@ async def token(request: Request) -> Response:
     return envelope(request, {"token": tok, "expires_in": ttl, "canton_party_id": p.party_id, "role": p.role})
 
 
-@router.get("/whoami", summary="Who the token speaks for (older form)")
+@router.get("/whoami", summary="Who the token speaks for (older form)", dependencies=[Depends(BEARER)])
 async def whoami_v0(request: Request) -> Response:
     p = caller(request, ANYONE)
     return envelope(request, {"canton_party_id": p.party_id, "role": p.role})
@@ -325,3 +331,8 @@ async def settlements(request: Request) -> Response:
 async def settlement(request: Request, intent_id: str) -> Response:
     p = caller(request, MARKET_MAKER)
     return envelope(request, service(request).settlement(p, intent(intent_id)).settlement_json())
+
+
+for _route in router.routes:
+    if isinstance(_route, APIRoute):
+        _route.openapi_extra = {**(_route.openapi_extra or {}), **SECURITY}
