@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import TextClause
 
 from app.clock import Timer, iso_ms
 from app.engine.errors import Conflict, Forbidden, NotFound, UpstreamUnavailable
@@ -78,7 +77,7 @@ DEMO_PARTICIPANTS = (
 )
 SIM_QUOTE_VALIDITY_MS = 60_000
 
-Op = tuple[TextClause, dict[str, Any]]
+Op = tuple[sql.Stmt, dict[str, Any]]
 Ev = tuple[str, str, bytes, str]  # (stream, kind, body, ref)
 
 
@@ -312,9 +311,17 @@ class Musubi:
         return lock
 
     async def _write(self, ops: list[Op], events: list[Ev]) -> None:
+        ph = self.ctx.db.placeholder
+
         def run(conn: Connection, emit: Emit) -> None:
-            for stmt, params in ops:
-                conn.execute(stmt, params)
+            if ops:
+                # the DBAPI cursor of the writer's connection: inside its transaction/SAVEPOINT
+                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    for stmt, params in ops:
+                        cur.execute(stmt.sql(ph), stmt.args(params))
+                finally:
+                    cur.close()
             for stream, kind, body, ref in events:
                 emit(FAMILY, stream, kind, body, ref)
 
