@@ -24,6 +24,7 @@ import itertools
 import logging
 import os
 import random
+import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -352,14 +353,19 @@ class Musubi:
     # --- participants and tokens ------------------------------------------------------------------
     async def create_participant(self, name: Any, role: Any) -> Participant:
         errors = v.Errors()
-        if not isinstance(name, str) or not v.NAME_RE.match(name):
-            errors.add("name", "must be 1-64 letters, digits, '_' or '-', starting with a letter")
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            errors.add("name", "must be a non-empty string of at most 64 characters")
         if role not in ROLES:
             errors.add("role", "must be one of " + ", ".join(ROLES))
         errors.raise_if_any()
         assert isinstance(name, str) and isinstance(role, str)
-        pid = f"{name}::{party_fingerprint(uuid.uuid4().hex)}"
-        client_id = f"{name.lower()}-{secrets.token_hex(4)}"
+        # the party hint keeps the name's letters, digits, '_' and '-' (others become '_')
+        hint = re.sub(r"[^A-Za-z0-9_\-]", "_", name.strip())
+        if not hint[0].isalpha():
+            hint = "P" + hint
+        hint = hint[:64]
+        pid = f"{hint}::{party_fingerprint(uuid.uuid4().hex)}"
+        client_id = f"{hint.lower()}-{secrets.token_hex(4)}"
         p = Participant(pid, name, role, client_id, secrets.token_urlsafe(24), False, self.clock.now_ms())
         await self._write([(sql.INSERT_PARTICIPANT, _participant_params(p))], [])
         self._put_participant(p)

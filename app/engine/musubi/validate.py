@@ -13,7 +13,6 @@ from app.engine.errors import InvalidInput
 from app.engine.musubi.model import CURRENCIES, STATUSES
 
 PARTY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}::1220[0-9a-f]{64}$")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
 _DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
