@@ -127,7 +127,7 @@ async def test_full_lifecycle_every_view_every_event(db_url: str) -> None:
         )
         assert q2.status_code == 201
         quotes = (await client.get(f"/api/v1/orders/{iid}/quotes", headers=c.si.h)).json()["data"]
-        assert {q["market_maker_party_id"] for q in quotes} == {c.mm1.party_id, c.mm2.party_id}
+        assert [q["market_maker_party_id"] for q in quotes] == [c.mm1.party_id, c.mm2.party_id]  # best first
         r = await client.post(f"/api/v1/orders/{iid}/quotes/{q1d['quote_id']}/accept", headers=c.si.h)
         assert r.status_code == 200 and r.json()["data"]["status"] == "QUOTED"
         assert r.json()["data"]["quote_accepted_at"] is None

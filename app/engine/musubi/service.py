@@ -440,9 +440,9 @@ class Musubi:
         if caller.party_id not in o.sender_side:
             raise forbidden("only the sender institution and sender custodian see the quotes")
         now = self.clock.now_ms()
-        return [
-            self.quotes[qid].to_json(now, sender_side=True) for qid in self.quotes_by_order.get(intent_id, ())
-        ]
+        quotes = [self.quotes[qid] for qid in self.quotes_by_order.get(intent_id, ())]
+        quotes.sort(key=lambda q: (Decimal(q.source_amount), q.created_at, q.quote_id))  # best first
+        return [q.to_json(now, sender_side=True) for q in quotes]
 
     def stats(self, caller: Participant) -> dict[str, Any]:
         if caller.role == "market-maker":
