@@ -114,6 +114,10 @@ async def test_token_endpoint_errors(sqlite_url: str) -> None:
         assert resp.status_code == 401
         resp = await r.client.post("/auth/token", content=b"{not json")
         assert resp.status_code == 400 and resp.json()["error"]["details"][0]["field"] == "body"
+        resp = await r.client.post(
+            "/auth/token", data={"client_id": who.client_id, "client_secret": who.client_secret}
+        )
+        assert resp.status_code == 200 and resp.json()["data"]["role"] == "custodian"  # a form works too
         resp = await r.client.post("/auth/token", json={})
         assert resp.status_code == 400
         assert [d["field"] for d in resp.json()["error"]["details"]] == ["client_id", "client_secret"]

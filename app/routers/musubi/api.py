@@ -7,6 +7,7 @@ answers from the service. Answers are built with orjson into plain responses.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
@@ -125,7 +126,12 @@ router = APIRouter(tags=["musubi"])
 # --- auth ------------------------------------------------------------------------------------------
 @public.post("/auth/token", summary="Exchange client credentials for a JWT (HS256)", openapi_extra=_TOKEN_DOC)
 async def token(request: Request) -> Response:
-    body = await json_body(request)
+    body: Any
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        # OAuth-style clients post the same two fields as a form
+        body = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    else:
+        body = await json_body(request)
     if not isinstance(body, dict):
         raise v.invalid("body", "must be a JSON object {client_id, client_secret}")
     tok, ttl, p = service(request).issue_token(body.get("client_id"), body.get("client_secret"))
