@@ -18,10 +18,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install refserver with its dev tools
 
+# the dashboard test drives Debian's Chromium (never a browser downloaded by a test tool)
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: Debian's chromium is not installed; the dashboard browser test will be skipped"; fi
+
 run: $(STAMP) ## start the server (SQLite under ./data, demo data) on :8000 and broker WS on :8001
 	$(BIN)/refserver serve
 
-test: $(STAMP) ## run the whole suite (PostgreSQL half when TEST_DATABASE_URL is set)
+test: $(STAMP) | $(CHROMIUM) ## run the whole suite (PostgreSQL half when TEST_DATABASE_URL is set)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy strict on app/

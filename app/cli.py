@@ -58,8 +58,13 @@ class BrokerPort:
             await self.app(scope, receive, send)
         elif scope["type"] == "http":
             body = b'{"error":"NOT_FOUND","message":"this port serves the broker WebSocket only"}'
-            await send({"type": "http.response.start", "status": 404,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
         elif scope["type"] == "lifespan":
             while True:
@@ -96,6 +101,10 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
+        # end live streams first: uvicorn waits for open connections before the lifespan ends
+        ctx = getattr(app.state, "ctx", None)
+        if ctx is not None:
+            ctx.streams.hub.clear("shutdown")
         main.should_exit = True
         broker.should_exit = True
 
@@ -129,7 +138,8 @@ def _banner(app: Any, settings: Settings) -> None:
     lines = [
         "",
         "=" * 72,
-        f" refserver is up — dashboard http://{settings.host}:{ports['http']}/   docs /docs",
+        f" refserver is up — dashboard http://{settings.host}:{ports['http']}/#admin={settings.admin_token}",
+        f" OpenAPI http://{settings.host}:{ports['http']}/docs   AsyncAPI /asyncapi.json",
         f" broker WebSocket ws://{settings.host}:{ports['broker_ws']}/   control API /_admin",
         f" admin token: {settings.admin_token}",
         f" database: {settings.database_url}   clock: {settings.clock}   seed: {settings.seed}",
@@ -147,7 +157,9 @@ async def _with_context(settings: Settings, fn: Any) -> Any:
     from app.main import load_families, start_context, stop_context
 
     fams = load_families()
-    ctx = await start_context(settings.model_copy(update={"musubi_auto_quote": "off", "oe_liquidity": "off"}), fams)
+    ctx = await start_context(
+        settings.model_copy(update={"musubi_auto_quote": "off", "oe_liquidity": "off"}), fams
+    )
     try:
         return await fn(ctx, fams)
     finally:
@@ -167,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="start the server")
     for flag, name, typ in SERVE_FLAGS:
-        p_serve.add_argument(flag, dest=name, type=typ, default=None,
-                             help=f"env REFSERVER_{name.upper()}")
+        p_serve.add_argument(flag, dest=name, type=typ, default=None, help=f"env REFSERVER_{name.upper()}")
     p_mig = sub.add_parser("migrate", help="apply the Alembic migrations (upgrade head)")
     p_mig.add_argument("--database-url", dest="database_url", default=None)
     p_seed = sub.add_parser("seed", help="add the demo identities and print their credentials")
@@ -196,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines) if lines else "demo data seeded")
         return 0
     if args.command == "token":
+
         async def mint(ctx: Any, fams: Any) -> str:
             for fam in fams:
                 if fam.name == args.family and fam.token is not None:

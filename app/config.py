@@ -31,10 +31,10 @@ class Settings(BaseSettings):
     access_log: bool = False
 
     # streams (§1)
-    ring_max_events: int = Field(10_000, ge=1)
-    ring_retention_ms: int = Field(300_000, ge=0)
-    subscriber_queue_max: int = Field(4_096, ge=1)
-    journal_size: int = Field(1_000, ge=1)
+    ring_max_events: int = Field(default=10_000, ge=1)
+    ring_retention_ms: int = Field(default=300_000, ge=0)
+    subscriber_queue_max: int = Field(default=4_096, ge=1)
+    journal_size: int = Field(default=1_000, ge=1)
 
     # Musubi (§2)
     musubi_token_ttl_s: int = 3600
@@ -47,7 +47,10 @@ class Settings(BaseSettings):
 
     # Broker (§3)
     broker_token_ttl_s: int = 86_400
-    broker_tick_interval_ms: int = 1_000
+    broker_tick_interval_ms: int = 1_000  # quote simulator step on the domain clock; 0 switches it off
+    # argon2id cost (memory-hard); tests lower it for speed
+    broker_argon2_memory_kib: int = 19_456
+    broker_argon2_time_cost: int = 2
 
     # Order Entry (§4)
     oe_ws_token_ttl_ms: int = 60_000

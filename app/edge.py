@@ -59,7 +59,9 @@ class Edge:
                 if rule.delay_ms is not None:
                     await asyncio.sleep(rule.delay_ms / 1000)
                 else:
-                    resp = render(family, rule.status or 500, rule.code, "injected fault", None, rid, ctx.clock.now_ms())
+                    resp = render(
+                        family, rule.status or 500, rule.code, "injected fault", None, rid, ctx.clock.now_ms()
+                    )
                     if family == MUSUBI:
                         resp.headers["x-request-id"] = rid
                     await resp(scope, receive, send)
@@ -87,7 +89,13 @@ class Edge:
 
     @staticmethod
     def _journal(
-        ctx: AppContext, family: str | None, method: str, path: str, status: int, started: float, state: dict[str, Any]
+        ctx: AppContext,
+        family: str | None,
+        method: str,
+        path: str,
+        status: int,
+        started: float,
+        state: dict[str, Any],
     ) -> None:
         ctx.journal.record(
             {

@@ -77,7 +77,9 @@ DEFAULT_CODES: dict[str | None, dict[int, str]] = {
 
 def default_code(family: str | None, status: int) -> str:
     codes = DEFAULT_CODES.get(family, DEFAULT_CODES[None])
-    return codes.get(status) or ("INTERNAL_ERROR" if status >= 500 else DEFAULT_CODES[None].get(status, "ERROR"))
+    return codes.get(status) or (
+        "INTERNAL_ERROR" if status >= 500 else DEFAULT_CODES[None].get(status, "ERROR")
+    )
 
 
 def error_body(
@@ -148,7 +150,15 @@ def validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        return render(_family(request), exc.status, exc.code, exc.message, exc.details, _request_id(request), _now(request))
+        return render(
+            _family(request),
+            exc.status,
+            exc.code,
+            exc.message,
+            exc.details,
+            _request_id(request),
+            _now(request),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -161,7 +171,9 @@ def install(app: FastAPI) -> None:
         message = str(exc.detail) if exc.detail else "error"
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}"
-        resp = render(_family(request), exc.status_code, None, message, None, _request_id(request), _now(request))
+        resp = render(
+            _family(request), exc.status_code, None, message, None, _request_id(request), _now(request)
+        )
         if exc.headers:
             resp.headers.update(exc.headers)
         return resp
@@ -169,4 +181,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return render(_family(request), 500, None, "internal error", None, _request_id(request), _now(request))
+        return render(
+            _family(request), 500, None, "internal error", None, _request_id(request), _now(request)
+        )

@@ -26,7 +26,7 @@ from app.engine.streams import Emit, Streams
 from app.families import Family
 from app.faults import FaultRules
 from app.journal import Journal
-from app.routers import admin, core
+from app.routers import admin, asyncapi, core, dashboard
 
 log = logging.getLogger("refserver")
 
@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None, *, families: list[Family] | Non
     app.state.families = fams
     errors.install(app)
     app.include_router(core.router)
+    app.include_router(asyncapi.router)
+    app.include_router(dashboard.router)
     app.include_router(admin.router)
     for fam in fams:
         for router in fam.routers:

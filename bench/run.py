@@ -36,10 +36,18 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         ratio = r["value"] / r["ceiling"] if r.get("ceiling") else None
         ceiling = f"{_fmt(r.get('ceiling'))} ({r.get('ceiling_name')})" if r.get("ceiling") else "-"
-        lines.append((r["name"], _fmt(r["value"]), r.get("unit", ""), ceiling,
-                      "-" if ratio is None else f"{ratio:.2f}", r.get("goal") or "-"))
+        lines.append(
+            (
+                r["name"],
+                _fmt(r["value"]),
+                r.get("unit", ""),
+                ceiling,
+                "-" if ratio is None else f"{ratio:.2f}",
+                r.get("goal") or "-",
+            )
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=False)]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     print(fmt.format(*head))
     print("  ".join("-" * w for w in widths))
     for line in lines:

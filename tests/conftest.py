@@ -183,6 +183,9 @@ async def live_server(settings: Settings) -> AsyncIterator[Live]:
     try:
         yield Live(app, app.state.ctx, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{_port(broker)}/", port)
     finally:
+        ctx = getattr(app.state, "ctx", None)
+        if ctx is not None:
+            ctx.streams.hub.clear("shutdown")
         broker.should_exit = True
         main.should_exit = True
         with contextlib.suppress(Exception):

@@ -29,7 +29,7 @@ def _family(family: str) -> str:
     return family
 
 
-@router.post("/reset", summary="Wipe all state and re-seed ({\"seed\":\"demo\"|\"none\"})")
+@router.post("/reset", summary='Wipe all state and re-seed ({"seed":"demo"|"none"})')
 async def reset(ctx: Ctx, body: dict[str, Any] | None = Body(None)) -> Response:
     from app.main import reset_state
 
@@ -108,14 +108,20 @@ async def stream_info(ctx: Ctx, family: str, stream: str) -> Response:
             "family": family,
             "stream": stream,
             "head": state.head,
-            "ring": {"first_seq": state.ring.first_seq, "last_seq": state.ring.last_seq, "size": len(state.ring)},
+            "ring": {
+                "first_seq": state.ring.first_seq,
+                "last_seq": state.ring.last_seq,
+                "size": len(state.ring),
+            },
             "subscribers": len(state.subscribers),
             "skip_pending": state.skip,
         }
     )
 
 
-@router.get("/streams/{family}/{stream}/events", summary="Read a stream from a seq (ring first, SQL fallback)")
+@router.get(
+    "/streams/{family}/{stream}/events", summary="Read a stream from a seq (ring first, SQL fallback)"
+)
 async def stream_events(
     ctx: Ctx,
     family: str,

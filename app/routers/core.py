@@ -10,6 +10,6 @@ router = APIRouter(tags=["core"])
 _OK = b'{"status":"ok"}'
 
 
-@router.get("/health", summary="Liveness: 200 {\"status\":\"ok\"}, no auth")
+@router.get("/health", summary='Liveness: 200 {"status":"ok"}, no auth')
 async def health() -> Response:
     return Response(_OK, media_type="application/json")

@@ -1,12 +1,12 @@
 """`Streams`: the one object the families use — append, read, subscribe, control.
 
-    streams = Streams(db, clock, ring_max_events=..., ring_retention_ms=..., queue_max=...)
-    streams.start()
-    ev  = await streams.append("order-entry", account, "execution", body)
-    res = await streams.transact(lambda conn, emit: ...)   # domain writes + events, one commit
-    rr  = await streams.read("musubi", party_id, from_seq=1, limit=1000)   # rr.source
-    sub = await streams.subscribe("broker", login, from_seq=None)          # live only
-    batch = await sub.next_batch()
+streams = Streams(db, clock, ring_max_events=..., ring_retention_ms=..., queue_max=...)
+streams.start()
+ev  = await streams.append("order-entry", account, "execution", body)
+res = await streams.transact(lambda conn, emit: ...)   # domain writes + events, one commit
+rr  = await streams.read("musubi", party_id, from_seq=1, limit=1000)   # rr.source
+sub = await streams.subscribe("broker", login, from_seq=None)          # live only
+batch = await sub.next_batch()
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class Streams:
     ) -> None:
         self.db = db
         self.clock = clock
-        self.hub = Hub(ring_max_events=ring_max_events, ring_retention_ms=ring_retention_ms, queue_max=queue_max)
+        self.hub = Hub(
+            ring_max_events=ring_max_events, ring_retention_ms=ring_retention_ms, queue_max=queue_max
+        )
         self.sequencer = Sequencer(db, clock, on_commit=self.hub.publish, max_batch=max_batch)
 
     # --- lifecycle -----------------------------------------------------------------------------

@@ -208,7 +208,6 @@ class Hub:
             sub.end(StreamClosed(reason))
         return len(subs)
 
-
     def clear(self, reason: str = "reset") -> None:
         for state in self.states.values():
             for sub in list(state.subscribers):

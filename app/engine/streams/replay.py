@@ -32,7 +32,9 @@ _SQL = text(
 )
 
 
-def sql_range(db: Database, family: str, stream: str, lo: int, hi: int, limit: int) -> Callable[[Connection], list[Event]]:
+def sql_range(
+    db: Database, family: str, stream: str, lo: int, hi: int, limit: int
+) -> Callable[[Connection], list[Event]]:
     def run(conn: Connection) -> list[Event]:
         rows = conn.execute(
             _SQL, {"family": family, "stream": stream, "lo": lo, "hi": hi, "limit": limit}

@@ -117,9 +117,7 @@ class Sequencer:
         self._queue.put(unit)
         return unit.future
 
-    async def append(
-        self, family: str, stream: str, kind: str, body: Any, ref: str | None = None
-    ) -> Event:
+    async def append(self, family: str, stream: str, kind: str, body: Any, ref: str | None = None) -> Event:
         loop = self._loop or asyncio.get_running_loop()
         unit: _Unit[None] = _Unit(loop.create_future(), [NewEvent(family, stream, kind, body, ref)])
         await self._submit(unit)
@@ -246,7 +244,9 @@ class Sequencer:
         conn.exec_driver_sql(self._sql_insert, rows)
         return committed
 
-    def _advance_heads(self, conn: Connection, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    def _advance_heads(
+        self, conn: Connection, counts: dict[tuple[str, str], int]
+    ) -> dict[tuple[str, str], int]:
         """One UPDATE … RETURNING per chunk of streams: heads advance inside the transaction."""
         ph = self.db.placeholder
         out: dict[tuple[str, str], int] = {}

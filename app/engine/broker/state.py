@@ -1,0 +1,352 @@
+"""In-memory broker state: accounts, trades, alerts, quotes, and their wire frames.
+
+The service holds accounts, open positions, pending orders and active alerts in memory (the
+database holds everything, and is written in the same order through the sequencer); closed
+trades, logs, scripts and settings are read from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.clock import Timer
+
+# cmd
+BUY, SELL, BUY_LIMIT, SELL_LIMIT, BUY_STOP, SELL_STOP = 0, 1, 2, 3, 4, 5
+BALANCE = 6  # finance rows (deposits / withdrawals)
+CMD_NAMES = ("BUY", "SELL", "BUY_LIMIT", "SELL_LIMIT", "BUY_STOP", "SELL_STOP", "BALANCE")
+
+# trade state (CONTRACT §3.3)
+OPEN, PENDING, PENDING_ACTIVATED, MODIFIED, PENDING_CANCELLED, PARTIALLY_CLOSED, CLOSED = 1, 2, 3, 4, 5, 6, 7
+
+# event code
+CODE_CLIENT, CODE_SL, CODE_TP, CODE_STOP_OUT, CODE_EXPIRATION, CODE_CONTROL = 0, 1, 2, 3, 4, 5
+
+# balance level_type [ours]
+LEVEL_OK, LEVEL_MARGIN_CALL, LEVEL_STOP_OUT = 0, 1, 2
+
+# internal status
+S_OPEN, S_PENDING, S_CLOSED, S_CANCELLED, S_FINANCE = "open", "pending", "closed", "cancelled", "finance"
+
+# alert status [ours]
+ALERT_ACTIVE, ALERT_TRIGGERED, ALERT_EXPIRED = 0, 1, 2
+
+PROFILE_COLUMNS = (
+    "id",
+    "login",
+    "regdate",
+    "leverage",
+    "email",
+    "avatar",
+    "name",
+    "phone",
+    "address",
+    "city",
+    "state",
+    "country",
+    "zipcode",
+    "group",
+    "currency",
+)
+BALANCE_COLUMNS = (
+    "login",
+    "balance",
+    "credit",
+    "equity",
+    "margin",
+    "margin_free",
+    "margin_level",
+    "profit",
+    "currency",
+    "leverage",
+    "level_type",
+)
+TRADE_COLUMNS = (
+    "order",
+    "login",
+    "cmd",
+    "state",
+    "symbol",
+    "reason",
+    "volume",
+    "open_time",
+    "close_time",
+    "open_price",
+    "close_price",
+    "sl",
+    "tp",
+    "profit",
+    "net_profit",
+    "commission",
+    "storage",
+    "comment",
+    "digits",
+    "expiration",
+)
+ALERT_COLUMNS = (
+    "id",
+    "login",
+    "symbol",
+    "indicator_name",
+    "message",
+    "side",
+    "condition",
+    "target_price",
+    "channel_low",
+    "channel_high",
+    "move_threshold",
+    "status",
+    "repeat_mode",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "triggered_at",
+    "triggered_price",
+    "reference_price",
+    "reference_time",
+    "comment",
+)
+ALERT_LOG_COLUMNS = (
+    "id",
+    "alert_id",
+    "login",
+    "symbol",
+    "indicator_name",
+    "message",
+    "side",
+    "condition",
+    "target_price",
+    "triggered_price",
+    "triggered_at",
+    "comment",
+)
+SCRIPT_COLUMNS = ("id", "name", "script", "autostart", "type", "created_at", "updated_at")
+
+
+@dataclass(slots=True)
+class Quote:
+    bid: float
+    ask: float
+    ctm: int  # epoch seconds (domain clock)
+
+
+@dataclass(slots=True)
+class Trade:
+    order: int
+    login: int
+    cmd: int
+    state: int
+    status: str
+    symbol: str
+    volume: int
+    open_price: float
+    digits: int
+    open_time: int
+    close_price: float = 0.0
+    close_time: int = 0
+    sl: float = 0.0
+    tp: float = 0.0
+    expiration: int = 0
+    profit: float = 0.0
+    commission: float = 0.0
+    storage: float = 0.0
+    comment: str = ""
+    reason: int = 0
+    margin: float = 0.0
+    timer: Timer | None = field(default=None, compare=False, repr=False)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order,
+            "login": self.login,
+            "cmd": self.cmd,
+            "state": self.state,
+            "status": self.status,
+            "symbol": self.symbol,
+            "volume": self.volume,
+            "open_price": self.open_price,
+            "close_price": self.close_price,
+            "sl": self.sl,
+            "tp": self.tp,
+            "open_time": self.open_time,
+            "close_time": self.close_time,
+            "expiration": self.expiration,
+            "profit": self.profit,
+            "commission": self.commission,
+            "storage": self.storage,
+            "comment": self.comment,
+            "reason": self.reason,
+            "margin": self.margin,
+            "digits": self.digits,
+        }
+
+    def row(self, profit: float | None = None, close_price: float | None = None) -> list[Any]:
+        """One `/trades` row (TRADE_COLUMNS)."""
+        p = self.profit if profit is None else profit
+        return [
+            self.order,
+            self.login,
+            self.cmd,
+            self.state,
+            self.symbol,
+            self.reason,
+            self.volume,
+            self.open_time,
+            self.close_time,
+            self.open_price,
+            self.close_price if close_price is None else close_price,
+            self.sl,
+            self.tp,
+            p,
+            round(p + self.commission + self.storage, 2),
+            self.commission,
+            self.storage,
+            self.comment,
+            self.digits,
+            self.expiration,
+        ]
+
+    def frame(
+        self,
+        code: int,
+        *,
+        profit: float | None = None,
+        close_price: float | None = None,
+        close_time: int | None = None,
+        state: int | None = None,
+    ) -> list[Any]:
+        """The `o` frame (CONTRACT §3.4)."""
+        return [
+            "o",
+            self.order,
+            self.login,
+            self.symbol,
+            self.cmd,
+            self.volume,
+            self.open_price,
+            self.close_price if close_price is None else close_price,
+            self.open_time,
+            self.close_time if close_time is None else close_time,
+            self.tp,
+            self.sl,
+            self.state if state is None else state,
+            self.storage,
+            self.commission,
+            self.profit if profit is None else profit,
+            self.comment,
+            code,
+        ]
+
+
+@dataclass(slots=True)
+class Account:
+    login: int
+    password_hash: str
+    email: str
+    name: str
+    group: str
+    currency: str
+    leverage: int
+    balance: float
+    credit: float
+    regdate: int
+    disabled: bool = False
+    token_gen: int = 0
+    phone: str = ""
+    country: str = ""
+    city: str = ""
+    address: str = ""
+    state: str = ""
+    zipcode: str = ""
+    avatar: str = ""
+    positions: dict[int, Trade] = field(default_factory=dict)
+    pending: dict[int, Trade] = field(default_factory=dict)
+    watch: list[str] = field(default_factory=list)
+
+    def profile(self) -> dict[str, Any]:
+        return {
+            "id": self.login,
+            "login": self.login,
+            "regdate": self.regdate,
+            "leverage": self.leverage,
+            "email": self.email,
+            "avatar": self.avatar,
+            "name": self.name,
+            "phone": self.phone,
+            "address": self.address,
+            "city": self.city,
+            "state": self.state,
+            "country": self.country,
+            "zipcode": self.zipcode,
+            "group": self.group,
+            "currency": self.currency,
+        }
+
+    def user_params(self) -> dict[str, Any]:
+        return {
+            "login": self.login,
+            "password_hash": self.password_hash,
+            "email": self.email,
+            "name": self.name,
+            "phone": self.phone,
+            "country": self.country,
+            "city": self.city,
+            "address": self.address,
+            "state": self.state,
+            "zipcode": self.zipcode,
+            "avatar": self.avatar,
+            "group_name": self.group,
+            "currency": self.currency,
+            "leverage": self.leverage,
+            "balance": self.balance,
+            "credit": self.credit,
+            "regdate": self.regdate,
+            "disabled": self.disabled,
+            "token_gen": self.token_gen,
+        }
+
+
+@dataclass(slots=True)
+class Alert:
+    id: int
+    login: int
+    symbol: str
+    side: int
+    condition: int
+    created_at: int
+    updated_at: int
+    indicator_name: str = ""
+    message: str = ""
+    target_price: float | None = None
+    channel_low: float | None = None
+    channel_high: float | None = None
+    move_threshold: float | None = None
+    status: int = ALERT_ACTIVE
+    repeat_mode: int = 0
+    expires_at: int | None = None
+    triggered_at: int | None = None
+    triggered_price: float | None = None
+    reference_price: float | None = None
+    reference_time: int | None = None
+    comment: str = ""
+    armed: bool = True  # level conditions in repeating mode re-arm once the condition is false
+    timer: Timer | None = field(default=None, compare=False, repr=False)
+
+    def params(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in ALERT_COLUMNS}
+
+    def row(self) -> list[Any]:
+        return [getattr(self, c) for c in ALERT_COLUMNS]
+
+
+@dataclass(slots=True)
+class Metrics:
+    balance: float
+    credit: float
+    equity: float
+    margin: float
+    margin_free: float
+    margin_level: float
+    profit: float
+    level_type: int

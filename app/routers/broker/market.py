@@ -1,0 +1,210 @@
+"""Market: short list, market info, asset info, watch list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.engine.broker import fields
+from app.engine.broker.service import BrokerService
+from app.engine.broker.state import Account
+from app.engine.broker.symbols import ASSET_INFO, BY_NAME, GROUPS, MARGIN_FOREX, SYMBOLS, Symbol, icon_for
+from app.engine.errors import NotFound
+from app.routers.broker.common import (
+    STR,
+    Auth,
+    body_doc,
+    body_of,
+    json_response,
+    ok,
+    query_doc,
+    service,
+    table,
+)
+
+router = APIRouter(tags=["broker: market"])
+
+SHORT_LIST_COLUMNS = (
+    "symbol",
+    "description",
+    "currency",
+    "margin_currency",
+    "quote_currency",
+    "group",
+    "digits",
+    "trade",
+    "spread",
+    "spread_balance",
+    "swap_enable",
+    "margin_divider",
+    "margin_mode",
+    "stops_level",
+    "contract_size",
+    "long_only",
+    "ask",
+    "bid",
+    "point",
+    "tick_value",
+    "tick_size",
+    "lot_min",
+    "lot_max",
+    "lot_step",
+    "comm_base",
+    "comm_type",
+    "exchange",
+    "category",
+    "industry",
+    "shareholders",
+    "market_cap",
+    "price1d",
+    "icon",
+)
+ASSET_COLUMNS = (
+    "symbol",
+    "description",
+    "category",
+    "industry",
+    "exchange",
+    "shareholders",
+    "market_cap",
+    "icon",
+)
+WATCH_COLUMNS = ("symbol", "description", "digits", "bid", "ask", "ctm")
+TRADE_FULL = 2  # `trade` column: 0 disabled, 1 close only, 2 full access
+
+
+def _short_row(svc: BrokerService, acc: Account, sym: Symbol) -> list[Any]:
+    q = svc.quotes[sym.symbol]
+    info = ASSET_INFO.get(sym.symbol, {})
+    currency = sym.base if sym.group != "Indices" else sym.quote
+    tick_value = round(sym.contract_size * sym.point * svc.rate(sym.quote, acc.currency), 8)
+    price1d = svc._spread_around(sym, sym.mid)[0]
+    return [
+        sym.symbol,
+        sym.description,
+        currency,
+        sym.margin_currency,
+        sym.quote,
+        sym.group,
+        sym.digits,
+        TRADE_FULL,
+        sym.spread,
+        0,
+        0,
+        sym.margin_divider,
+        sym.margin_mode,
+        sym.stops_level,
+        sym.contract_size,
+        0,
+        q.ask,
+        q.bid,
+        sym.point,
+        tick_value,
+        sym.point,
+        sym.lot_min,
+        sym.lot_max,
+        sym.lot_step,
+        0,
+        0,
+        sym.exchange,
+        sym.category,
+        sym.industry,
+        info.get("shareholders", 0),
+        info.get("market_cap", 0),
+        price1d,
+        icon_for(sym),
+    ]
+
+
+def _lookup(request: Request) -> Symbol:
+    name = request.query_params.get("symbol")
+    if not name:
+        raise fields.bad("symbol", "is required (?symbol=EURUSD)")
+    sym = BY_NAME.get(name.strip().upper())
+    if sym is None:
+        raise NotFound(f"unknown symbol {name!r}", code="NOT_FOUND")
+    return sym
+
+
+@router.get("/market/short/list", summary="Every symbol with its specification and live bid/ask")
+async def short_list(request: Request, caller: Auth) -> Response:
+    await body_of(request, caller)
+    svc = service(request)
+    rows = [_short_row(svc, caller.account, s) for s in SYMBOLS]
+    return json_response(
+        {"assets": {"structure": list(SHORT_LIST_COLUMNS), "rows": rows}, "groups": list(GROUPS)}
+    )
+
+
+@router.get(
+    "/market/info",
+    summary="One symbol's short-list row (?symbol=)",
+    openapi_extra=query_doc(("symbol", STR, "e.g. EURUSD (case-insensitive)")),
+)
+async def market_info(request: Request, caller: Auth) -> Response:
+    await body_of(request, caller)
+    sym = _lookup(request)
+    return table(SHORT_LIST_COLUMNS, [_short_row(service(request), caller.account, sym)])
+
+
+@router.get(
+    "/market/asset",
+    summary="Asset details of one symbol (?symbol=)",
+    openapi_extra=query_doc(("symbol", STR, "e.g. BTCUSD (case-insensitive)")),
+)
+async def market_asset(request: Request, caller: Auth) -> Response:
+    await body_of(request, caller)
+    sym = _lookup(request)
+    info = ASSET_INFO.get(sym.symbol, {})
+    row = [
+        sym.symbol,
+        sym.description,
+        sym.category,
+        sym.industry,
+        sym.exchange,
+        info.get("shareholders", 0),
+        info.get("market_cap", 0),
+        icon_for(sym),
+    ]
+    return table(ASSET_COLUMNS, [row])
+
+
+@router.get("/market/watch", summary="The caller's watch list with live bid/ask")
+async def watch_list(request: Request, caller: Auth) -> Response:
+    await body_of(request, caller)
+    svc = service(request)
+    rows = []
+    for name in caller.account.watch:
+        sym = BY_NAME[name]
+        q = svc.quotes[name]
+        rows.append([name, sym.description, sym.digits, q.bid, q.ask, q.ctm])
+    return table(WATCH_COLUMNS, rows)
+
+
+@router.put(
+    "/market/watch",
+    summary="Add a symbol to the watch list",
+    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
+)
+async def watch_add(request: Request, caller: Auth) -> Response:
+    body = await body_of(request, caller)
+    svc = service(request)
+    await svc.watch_add(caller.account, svc.symbol(body.get("symbol")))
+    return ok()
+
+
+@router.delete(
+    "/market/watch",
+    summary="Remove a symbol from the watch list",
+    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
+)
+async def watch_remove(request: Request, caller: Auth) -> Response:
+    body = await body_of(request, caller)
+    svc = service(request)
+    await svc.watch_remove(caller.account, svc.symbol(body.get("symbol")))
+    return ok()
+
+
+__all__ = ["MARGIN_FOREX", "router"]

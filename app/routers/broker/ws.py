@@ -1,0 +1,261 @@
+"""The broker WebSocket (CONTRACT §3.4): `/ws` here; the broker port maps every WebSocket to it.
+
+A session is a race of three tasks, the first to finish ending the others:
+
+    reader   client frames: ping, subscribe/unsubscribe, malformed → INVALID_DATA
+    account  the login's sequenced stream (replay from last_seq, then live) → outbox
+    sender   the only writer: drains the outbox (account frames, ticks, pongs) to the socket
+
+Ticks are ephemeral: the quote pipeline builds each `t` frame once and appends it to the
+outbox of every subscribed session (no await, no per-session serialisation). The outbox is
+bounded; a session that falls behind by more than that is closed with 4008 "slow consumer",
+and so is one whose account subscription overflows. Revocation (password change, sign-out,
+disabling) closes the session with 4401; a control-API disconnect or reset with 4000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from app.engine.broker.service import BrokerService
+from app.engine.broker.store import FAMILY
+from app.engine.broker.symbols import BY_NAME
+from app.engine.errors import DomainError
+from app.engine.streams import SlowConsumer, StreamEnded, Subscription
+from app.routers.broker.common import bearer
+
+router = APIRouter()
+
+AUTH_TIMEOUT_S = 10.0
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_SLOW = 4008
+CLOSE_SERVER = 4000
+
+NOT_AUTHORIZED = '{"event":"error","error":"NOT_AUTHORIZED"}'
+INVALID_TOKEN = '{"event":"authorization","success":false,"error":"INVALID_TOKEN"}'
+AUTH_INVALID_DATA = '{"event":"authorization","success":false,"error":"INVALID_DATA"}'
+
+
+def _error(message: str) -> str:
+    return orjson.dumps({"event": "error", "error": "INVALID_DATA", "message": message}).decode()
+
+
+class Session:
+    def __init__(self, ws: WebSocket, svc: BrokerService, outbox_max: int) -> None:
+        self.ws = ws
+        self.svc = svc
+        self.login = 0
+        self.jti = ""
+        self.outbox: deque[str] = deque()
+        self.outbox_max = outbox_max
+        self.wake = asyncio.Event()
+        self.closing: tuple[int, str] | None = None
+        self.symbols: set[str] = set()
+        self.sub: Subscription | None = None
+
+    # --- engine side (Listener) --------------------------------------------------------------
+    def push_tick(self, frame: str) -> None:
+        if self.closing is not None:
+            return
+        if len(self.outbox) >= self.outbox_max:
+            self.kick(CLOSE_SLOW, "slow consumer")
+            return
+        self.outbox.append(frame)
+        self.wake.set()
+
+    def kick(self, code: int, reason: str) -> None:
+        if self.closing is None:
+            self.closing = (code, reason)
+            self.outbox.clear()
+            self.wake.set()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            async with asyncio.timeout(AUTH_TIMEOUT_S):
+                authed = await self._authorize()
+        except TimeoutError:
+            await self._close(CLOSE_UNAUTHORIZED, "authorization timeout")
+            return
+        except WebSocketDisconnect:
+            return
+        if not authed:
+            return
+        tasks = [
+            asyncio.create_task(self._reader()),
+            asyncio.create_task(self._account()),
+            asyncio.create_task(self._sender()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
+            self.svc.detach(self)
+            if self.sub is not None:
+                self.sub.close()
+            if self.closing is not None:
+                await self._close(*self.closing)
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+    async def _send(self, text: str) -> None:
+        await self.ws.send({"type": "websocket.send", "text": text})
+
+    async def _authorize(self) -> bool:
+        ws = self.ws
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return False
+            text = msg.get("text")
+            if text is not None and text.strip() == "ping":
+                await self._send("pong")
+                continue
+            frame = _loads(text)
+            if not isinstance(frame, dict) or "authorization" not in frame:
+                await self._send(NOT_AUTHORIZED)
+                await self._close(CLOSE_UNAUTHORIZED, "not authorized")
+                return False
+            token = frame["authorization"]
+            last_seq = frame.get("last_seq")
+            if last_seq is not None and (
+                isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0
+            ):
+                await self._send(AUTH_INVALID_DATA)
+                await self._close(CLOSE_UNAUTHORIZED, "last_seq must be a non-negative integer")
+                return False
+            try:
+                if not isinstance(token, str):
+                    raise ValueError
+                acc, claims = self.svc.authenticate(bearer(token))
+            except (DomainError, ValueError):
+                await self._send(INVALID_TOKEN)
+                await self._close(CLOSE_UNAUTHORIZED, "invalid token")
+                return False
+            streams = self.svc.streams
+            stream = str(acc.login)
+            state = await streams.state(FAMILY, stream)
+            # from here to `attach` nothing suspends: the head, the subscription and the
+            # revocation check belong to one instant
+            head = state.head
+            from_seq = None if last_seq is None or last_seq >= head else last_seq + 1
+            sub = await streams.subscribe(FAMILY, stream, from_seq, catch_up=False, queue_max=self.outbox_max)
+            try:
+                self.svc.authenticate(bearer(token))
+            except DomainError:
+                sub.close()
+                await self._send(INVALID_TOKEN)
+                await self._close(CLOSE_UNAUTHORIZED, "invalid token")
+                return False
+            self.sub = sub
+            self.login, self.jti = acc.login, claims.jti
+            self.svc.attach(self)
+            await self._send(f'{{"event":"authorization","success":true,"seq":{sub.target}}}')
+            return True
+
+    async def _reader(self) -> None:
+        ws = self.ws
+        svc = self.svc
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            text = msg.get("text")
+            if text is None:
+                self.push_tick(_error("frames must be JSON text"))
+                continue
+            if text.strip() == "ping":
+                self.push_tick("pong")
+                continue
+            frame = _loads(text)
+            if not isinstance(frame, dict):
+                self.push_tick(_error("malformed frame"))
+                continue
+            event = frame.get("event")
+            if event in ("subscribe", "unsubscribe"):
+                data = frame.get("data")
+                if isinstance(data, str):
+                    data = [data]
+                if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
+                    self.push_tick(_error("data must be a list of symbols"))
+                    continue
+                names = [s.strip().upper() for s in data]
+                known = [n for n in names if n in BY_NAME]
+                unknown = [s for s, n in zip(data, names, strict=True) if n not in BY_NAME]
+                if event == "subscribe":
+                    svc.subscribe_ticks(self, known)
+                    self.symbols.update(known)
+                else:
+                    svc.unsubscribe_ticks(self, known)
+                    self.symbols.difference_update(known)
+                if unknown:
+                    self.push_tick(_error(f"unknown symbols: {', '.join(unknown)}"))
+            elif "authorization" in frame:
+                self.push_tick(_error("already authorized"))
+            else:
+                self.push_tick(_error("unknown event"))
+
+    async def _account(self) -> None:
+        sub = self.sub
+        assert sub is not None
+        while self.closing is None:
+            try:
+                batch = await sub.next_batch()
+            except SlowConsumer:
+                self.kick(CLOSE_SLOW, "slow consumer")
+                return
+            except StreamEnded as exc:
+                self.kick(CLOSE_SERVER, exc.reason[:120])
+                return
+            if self.closing is not None:
+                return
+            if len(self.outbox) + len(batch) > self.outbox_max:
+                self.kick(CLOSE_SLOW, "slow consumer")
+                return
+            self.outbox.extend(e.data.decode() for e in batch)
+            self.wake.set()
+
+    async def _sender(self) -> None:
+        outbox = self.outbox
+        send = self.ws.send
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while outbox:
+                if self.closing is not None:
+                    return
+                await send({"type": "websocket.send", "text": outbox.popleft()})
+            if self.closing is not None:
+                return
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+@router.websocket("/ws")
+async def broker_ws(websocket: WebSocket) -> None:
+    """Broker account events and quotes (see CONTRACT §3.4 and /asyncapi.json)."""
+    ctx = websocket.app.state.ctx
+    svc: BrokerService = ctx.services["broker"]
+    await websocket.accept()
+    session = Session(websocket, svc, ctx.settings.subscriber_queue_max)
+    await session.run()
