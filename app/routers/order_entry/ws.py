@@ -93,13 +93,18 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
     if isinstance(from_seq, str):
         await _close(websocket, 4400, from_seq)
         return
-    session_id = "sess_" + secrets.token_hex(8)
-    await websocket.send_text(
-        orjson.dumps({"op": "authenticated", "account": tok.account, "sessionId": session_id}).decode()
-    )
+    # subscribe before saying "authenticated": every event committed after that frame is delivered
     sub = await ctx.streams.subscribe(
         FAMILY, tok.account, None if from_seq is None else max(from_seq, 1), catch_up=False
     )
+    session_id = "sess_" + secrets.token_hex(8)
+    try:
+        await websocket.send_text(
+            orjson.dumps({"op": "authenticated", "account": tok.account, "sessionId": session_id}).decode()
+        )
+    except Exception:
+        sub.close()
+        return
     loop = asyncio.get_running_loop()
     closer: asyncio.Future[Close] = loop.create_future()
 
