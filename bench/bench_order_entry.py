@@ -34,8 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "bench-admin"
 
 
-def _row(name: str, value: float, unit: str, ceiling: float | None, ceiling_name: str | None, goal: str | None) -> dict[str, Any]:
-    return {"name": name, "value": value, "unit": unit, "ceiling": ceiling, "ceiling_name": ceiling_name, "goal": goal}
+def _row(
+    name: str, value: float, unit: str, ceiling: float | None, ceiling_name: str | None, goal: str | None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "ceiling": ceiling,
+        "ceiling_name": ceiling_name,
+        "goal": goal,
+    }
 
 
 def _pin(cpu: int) -> Callable[[], None] | None:
@@ -61,8 +70,16 @@ def engine_orders_per_s(n: int) -> float:
     plan = []
     for _ in range(n):
         m = rng.choice(markets)
-        plan.append((rng.choice(accounts), m, rng.choice(("Bid", "Ask")), m.mid + rng.randint(-20, 20) * m.tick,
-                     rng.randint(1, 10) * m.min_qty, rng.choice(("gtc", "gtc", "ioc", "post_only"))))
+        plan.append(
+            (
+                rng.choice(accounts),
+                m,
+                rng.choice(("Bid", "Ask")),
+                m.mid + rng.randint(-20, 20) * m.tick,
+                rng.randint(1, 10) * m.min_qty,
+                rng.choice(("gtc", "gtc", "ioc", "post_only")),
+            )
+        )
     t0 = time.perf_counter()
     for i, (acct, m, side, price, qty, tif) in enumerate(plan):
         order = new_order(st, acct, None, m, side, price, qty, tif, i)
@@ -84,9 +101,22 @@ class Server:
     def start(self) -> None:
         env = dict(os.environ, REFSERVER_OE_LIQUIDITY="on", REFSERVER_LOG_LEVEL="error")
         cmd = [
-            sys.executable, "-m", "app.cli", "serve", "--port", "0", "--broker-ws-port", "0",
-            "--database-url", f"sqlite:///{self.db_path}", "--admin-token", ADMIN, "--seed", "none",
-            "--log-level", "error",
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--port",
+            "0",
+            "--broker-ws-port",
+            "0",
+            "--database-url",
+            f"sqlite:///{self.db_path}",
+            "--admin-token",
+            ADMIN,
+            "--seed",
+            "none",
+            "--log-level",
+            "error",
         ]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=_pin(0)
@@ -148,22 +178,40 @@ class Signer:
         self.nonce += 1
         n = str(self.nonce)
         ts = str(time.time_ns() // 1_000_000)
-        sig = auth.sign(self.c["apiSecret"], auth.canonical_string(self.c["apiKeyId"], n, ts, method, path, query, body))
+        sig = auth.sign(
+            self.c["apiSecret"], auth.canonical_string(self.c["apiKeyId"], n, ts, method, path, query, body)
+        )
         return {
-            "sc-auth-version": "2", "sc-key": self.c["apiKeyId"], "sc-nonce": n, "sc-timestamp": ts,
-            "sc-passphrase": self.c["apiPassphrase"], "sc-signature": sig, "content-type": "application/json",
+            "sc-auth-version": "2",
+            "sc-key": self.c["apiKeyId"],
+            "sc-nonce": n,
+            "sc-timestamp": ts,
+            "sc-passphrase": self.c["apiPassphrase"],
+            "sc-signature": sig,
+            "content-type": "application/json",
         }
 
     def batch(self, n: int, price: int = 1, coid: str | None = None) -> bytes:
         actions = []
         for _ in range(n):
             self.payload_nonce += 1
-            place: dict[str, Any] = {"market": 1, "side": "Bid", "price": price, "qty": 1, "timeInForce": "ioc"}
+            place: dict[str, Any] = {
+                "market": 1,
+                "side": "Bid",
+                "price": price,
+                "qty": 1,
+                "timeInForce": "ioc",
+            }
             if coid is not None:
                 place["clientOrderId"] = coid
             actions.append(
                 {
-                    "payload": {"account": self.c["account"], "nonce": self.payload_nonce, "ts": 0, "action": {"SpotPlaceOrder": place}},
+                    "payload": {
+                        "account": self.c["account"],
+                        "nonce": self.payload_nonce,
+                        "ts": 0,
+                        "action": {"SpotPlaceOrder": place},
+                    },
                     "signature": {"scheme": "EcdsaSecp256k1", "bytes": "0x00"},
                 }
             )
@@ -213,7 +261,11 @@ async def _load(cfg: dict[str, Any]) -> dict[str, Any]:
 def _run_load(cfg: dict[str, Any]) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.bench_order_entry", "load", json.dumps(cfg)],
-        cwd=ROOT, capture_output=True, preexec_fn=_pin(1), timeout=120, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        preexec_fn=_pin(1),
+        timeout=120,
+        check=True,
     )
     result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
     return result
@@ -234,8 +286,12 @@ async def _agents(port: int, n: int) -> list[dict[str, Any]]:
     out = []
     for _ in range(n):
         creds = await _admin(conn, "POST", "/_admin/order-entry/agents", {})
-        await _admin(conn, "POST", f"/_admin/order-entry/accounts/{creds['account']}/fund",
-                     {"balances": {"USDC": 10**15, "BTC": 10**12}})
+        await _admin(
+            conn,
+            "POST",
+            f"/_admin/order-entry/accounts/{creds['account']}/fund",
+            {"balances": {"USDC": 10**15, "BTC": 10**12}},
+        )
         out.append(creds)
     conn.close()
     return out
@@ -247,10 +303,11 @@ async def _latency(port: int, creds: dict[str, Any], rate: int, seconds: float) 
     signer = Signer(creds)
     conn = await Conn.open(port)
     path = "/api/v1/ws/token"
-    status, body = await conn.call(_request("POST", path, signer.headers("POST", path, "", b"")))
+    _status, body = await conn.call(_request("POST", path, signer.headers("POST", path, "", b"")))
     token = orjson.loads(body)["token"]
     sent: dict[str, float] = {}
     lat: list[float] = []
+    all_seen = asyncio.Event()
     url = f"ws://127.0.0.1:{port}/api/v1/ws/private/{creds['account']}?token={token}"
     async with connect(url) as ws:
         await ws.recv()  # authenticated
@@ -264,9 +321,11 @@ async def _latency(port: int, creds: dict[str, Any], rate: int, seconds: float) 
                     t = sent.pop(data.get("clientOrderId"), None)
                     if t is not None:
                         lat.append((now - t) * 1000)
+                    if not sent and len(lat) >= n:
+                        all_seen.set()
 
-        rtask = asyncio.create_task(reader())
         n = int(rate * seconds)
+        rtask = asyncio.create_task(reader())
         t0 = time.perf_counter()
         for i in range(n):
             due = t0 + i / rate
@@ -278,9 +337,7 @@ async def _latency(port: int, creds: dict[str, Any], rate: int, seconds: float) 
             sent[coid] = time.perf_counter()
             await conn.call(raw)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2):
-                while sent:
-                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(all_seen.wait(), 2)
         rtask.cancel()
         with contextlib.suppress(BaseException):
             await rtask
@@ -291,7 +348,9 @@ async def _latency(port: int, creds: dict[str, Any], rate: int, seconds: float) 
     return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], len(lat)
 
 
-async def _gap_fill(port: int, creds: dict[str, Any], total: int, repeats: int) -> tuple[float, float, str, str]:
+async def _gap_fill(
+    port: int, creds: dict[str, Any], total: int, repeats: int
+) -> tuple[float, float, str, str]:
     signer = Signer(creds)
     conn = await Conn.open(port)
     for _ in range(total // 100):  # 50 ioc orders → 100 events (NEW + CANCELED)
@@ -334,18 +393,73 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             conns = 16
             creds = await _agents(port, conns + 2)
             noop = _run_load({"port": port, "mode": "noop", "duration": duration, "connections": conns})
-            single = _run_load({"port": port, "mode": "single", "duration": duration, "connections": conns, "creds": creds[:conns]})
-            batch = _run_load({"port": port, "mode": "batch50", "duration": duration, "connections": 8, "creds": creds[:8]})
-            rows.append(_row("order-entry: signed single-action orders over HTTP", single["per_s"], "req/s",
-                             noop["per_s"], "no-op GET /health, same app", ">= 0.3 of no-op"))
-            rows.append(_row("order-entry: actions in signed batches of 50", batch["per_s"] * 50, "actions/s",
-                             noop["per_s"], "no-op GET /health req/s", ">= 20,000"))
+            single = _run_load(
+                {
+                    "port": port,
+                    "mode": "single",
+                    "duration": duration,
+                    "connections": conns,
+                    "creds": creds[:conns],
+                }
+            )
+            batch = _run_load(
+                {"port": port, "mode": "batch50", "duration": duration, "connections": 8, "creds": creds[:8]}
+            )
+            rows.append(
+                _row(
+                    "order-entry: signed single-action orders over HTTP",
+                    single["per_s"],
+                    "req/s",
+                    noop["per_s"],
+                    "no-op GET /health, same app",
+                    ">= 0.3 of no-op",
+                )
+            )
+            rows.append(
+                _row(
+                    "order-entry: actions in signed batches of 50",
+                    batch["per_s"] * 50,
+                    "actions/s",
+                    noop["per_s"],
+                    "no-op GET /health req/s",
+                    ">= 20,000",
+                )
+            )
             p50, p99, n = await _latency(port, creds[conns], 200, 2.0 if quick else 5.0)
-            rows.append(_row(f"order-entry: submit → WS event p50 @200 orders/s (n={n})", p50, "ms", None, None, None))
-            rows.append(_row(f"order-entry: submit → WS event p99 @200 orders/s (n={n})", p99, "ms", None, None, "<= 25 ms"))
+            rows.append(
+                _row(f"order-entry: submit → WS event p50 @200 orders/s (n={n})", p50, "ms", None, None, None)
+            )
+            rows.append(
+                _row(
+                    f"order-entry: submit → WS event p99 @200 orders/s (n={n})",
+                    p99,
+                    "ms",
+                    None,
+                    None,
+                    "<= 25 ms",
+                )
+            )
             ring, sql, rsrc, ssrc = await _gap_fill(port, creds[conns + 1], 20_000, 3 if quick else 7)
-            rows.append(_row(f"order-entry: gap-fill 10,000 events over HTTP ({rsrc})", ring, "events/s", None, None, None))
-            rows.append(_row(f"order-entry: gap-fill 10,000 events over HTTP ({ssrc})", sql, "events/s", ring, "ring read", None))
+            rows.append(
+                _row(
+                    f"order-entry: gap-fill 10,000 events over HTTP ({rsrc})",
+                    ring,
+                    "events/s",
+                    None,
+                    None,
+                    None,
+                )
+            )
+            rows.append(
+                _row(
+                    f"order-entry: gap-fill 10,000 events over HTTP ({ssrc})",
+                    sql,
+                    "events/s",
+                    ring,
+                    "ring read",
+                    None,
+                )
+            )
         finally:
             server.stop()
     return rows

@@ -67,7 +67,9 @@ def signed_headers(
         "SC-Nonce": nonce,
         "SC-Timestamp": ts,
         "SC-Passphrase": creds.api_passphrase,
-        "SC-Signature": sign_request(creds.api_secret, creds.api_key_id, nonce, ts, method, path, query, body),
+        "SC-Signature": sign_request(
+            creds.api_secret, creds.api_key_id, nonce, ts, method, path, query, body
+        ),
         "Content-Type": "application/json",
     }
 
@@ -97,18 +99,33 @@ class OE:
             self.payload_nonce += 1
             nonce = self.payload_nonce
         return {
-            "payload": {"account": self.account, "nonce": nonce, "ts": int(time.time() * 1000), "action": {tag: fields}},
+            "payload": {
+                "account": self.account,
+                "nonce": nonce,
+                "ts": int(time.time() * 1000),
+                "action": {tag: fields},
+            },
             "signature": {"scheme": "EcdsaSecp256k1", "bytes": "0x" + "ab" * 65},
         }
 
-    async def batch(self, actions: list[dict[str, Any]], key: str | None = None, path: str = "/api/v1/order-entry/orders") -> httpx.Response:
+    async def batch(
+        self, actions: list[dict[str, Any]], key: str | None = None, path: str = "/api/v1/order-entry/orders"
+    ) -> httpx.Response:
         body: dict[str, Any] = {"version": 1, "actions": actions}
         if key is not None:
             body["idempotencyKey"] = key
         return await self.request("POST", path, body=orjson.dumps(body))
 
-    async def place(self, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None) -> dict[str, Any]:
-        fields: dict[str, Any] = {"market": market, "side": side, "price": price, "qty": qty, "timeInForce": tif}
+    async def place(
+        self, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "market": market,
+            "side": side,
+            "price": price,
+            "qty": qty,
+            "timeInForce": tif,
+        }
         if coid is not None:
             fields["clientOrderId"] = coid
         resp = await self.batch([self.action("SpotPlaceOrder", fields)])
@@ -159,7 +176,11 @@ class OE:
 
 
 async def new_agent(
-    client: httpx.AsyncClient, *, scopes: list[str] | None = None, account: str | None = None, fund: dict[str, int] | None = None
+    client: httpx.AsyncClient,
+    *,
+    scopes: list[str] | None = None,
+    account: str | None = None,
+    fund: dict[str, int] | None = None,
 ) -> OE:
     body: dict[str, Any] = {}
     if scopes is not None:
@@ -170,7 +191,11 @@ async def new_agent(
     assert resp.status_code == 201, resp.text
     creds = Creds.from_json(resp.json())
     if fund:
-        r = await client.post(f"/_admin/order-entry/accounts/{creds.account}/fund", json={"balances": fund}, headers=ADMIN_HEADERS)
+        r = await client.post(
+            f"/_admin/order-entry/accounts/{creds.account}/fund",
+            json={"balances": fund},
+            headers=ADMIN_HEADERS,
+        )
         assert r.status_code == 200, r.text
     return OE(client, creds)
 

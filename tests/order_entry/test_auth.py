@@ -41,7 +41,14 @@ async def test_each_refusal_code(db_url: str) -> None:
         c = r.client
         good = signed_headers(a.creds, "GET", MARKETS)
         # every header is required
-        for name in ("SC-Auth-Version", "SC-Key", "SC-Nonce", "SC-Timestamp", "SC-Passphrase", "SC-Signature"):
+        for name in (
+            "SC-Auth-Version",
+            "SC-Key",
+            "SC-Nonce",
+            "SC-Timestamp",
+            "SC-Passphrase",
+            "SC-Signature",
+        ):
             h = signed_headers(a.creds, "GET", MARKETS)
             del h[name]
             resp = await c.get(MARKETS, headers=h)
@@ -89,7 +96,9 @@ async def test_each_refusal_code(db_url: str) -> None:
         assert (await c.get(MARKETS, headers=lower)).status_code == 200
         # another key may use the same nonce
         b = await new_agent(r.client)
-        assert (await c.get(MARKETS, headers=signed_headers(b.creds, "GET", MARKETS, nonce="5"))).status_code == 200
+        assert (
+            await c.get(MARKETS, headers=signed_headers(b.creds, "GET", MARKETS, nonce="5"))
+        ).status_code == 200
 
 
 async def test_percent_encoded_path_is_signed_as_sent(sqlite_url: str) -> None:
@@ -104,7 +113,12 @@ async def test_percent_encoded_path_is_signed_as_sent(sqlite_url: str) -> None:
         # signing the decoded form instead does not match what was sent
         ts = str(time.time_ns() // 1_000_000)
         sig = sign_request(a.creds.api_secret, a.creds.api_key_id, "77", ts, "GET", "/api/v1/x%2Fy", "", b"")
-        h = {**signed_headers(a.creds, "GET", "/api/v1/x/y"), "SC-Nonce": "77", "SC-Timestamp": ts, "SC-Signature": sig}
+        h = {
+            **signed_headers(a.creds, "GET", "/api/v1/x/y"),
+            "SC-Nonce": "77",
+            "SC-Timestamp": ts,
+            "SC-Signature": sig,
+        }
         resp = await r.client.get("/api/v1/order-entry/markets", headers=h)
         assert _code(resp) == "INVALID_SIGNATURE"
 
@@ -154,7 +168,9 @@ async def test_revocation_takes_effect_at_once(db_url: str) -> None:
         a = await new_agent(r.client, fund=RICH)
         twin = OE(r.client, (await new_agent(r.client, account=a.account)).creds)
         assert (await a.get(MARKETS)).status_code == 200
-        resp = await r.client.delete(f"/_admin/order-entry/agents/{a.creds.api_key_id}", headers=ADMIN_HEADERS)
+        resp = await r.client.delete(
+            f"/_admin/order-entry/agents/{a.creds.api_key_id}", headers=ADMIN_HEADERS
+        )
         assert resp.status_code == 200 and resp.json()["revoked"] is True
         resp = await a.get(MARKETS)
         assert resp.status_code == 401 and _code(resp) == "INVALID_KEY"
@@ -190,7 +206,9 @@ async def test_agent_creation_and_secret_storage(sqlite_url: str) -> None:
             resp = await r.client.post("/_admin/order-entry/agents", json=body, headers=ADMIN_HEADERS)
             assert resp.status_code == 400 and field in resp.json()["error"]["message"]
         resp = await r.client.post(
-            f"/_admin/order-entry/accounts/{d['account']}/fund", json={"balances": {"DOGE": 1}}, headers=ADMIN_HEADERS
+            f"/_admin/order-entry/accounts/{d['account']}/fund",
+            json={"balances": {"DOGE": 1}},
+            headers=ADMIN_HEADERS,
         )
         assert resp.status_code == 400 and "balances.DOGE" in resp.json()["error"]["message"]
     eng = sa.create_engine(normalise_url(sqlite_url))

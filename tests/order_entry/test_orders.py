@@ -25,7 +25,9 @@ async def events_of(a: OE) -> list[dict[str, Any]]:
     return [e["data"] for e in await a.all_events()]
 
 
-def place(a: OE, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None) -> dict[str, Any]:
+def place(
+    a: OE, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None
+) -> dict[str, Any]:
     f: dict[str, Any] = {"market": market, "side": side, "price": price, "qty": qty, "timeInForce": tif}
     if coid is not None:
         f["clientOrderId"] = coid
@@ -55,14 +57,22 @@ async def test_not_a_batch_is_400(sqlite_url: str) -> None:
     async with running_app(make_settings(sqlite_url)) as r:
         a = await new_agent(r.client, fund=RICH)
         good = place(a, BTC, "Bid", 100, 1)
-        for body in (b"not json", b"[]", b'{"version":1}', b'{"version":2,"actions":[]}',
-                     b'{"version":1,"actions":{}}', b'{"actions":[]}'):
+        for body in (
+            b"not json",
+            b"[]",
+            b'{"version":1}',
+            b'{"version":2,"actions":[]}',
+            b'{"version":1,"actions":{}}',
+            b'{"actions":[]}',
+        ):
             resp = await a.request("POST", "/api/v1/order-entry/orders", body=body)
             assert resp.status_code == 400, body
             assert resp.json()["error"]["code"] == "INVALID_REQUEST"
         import orjson
 
-        resp = await a.request("POST", "/api/v1/order-entry/orders", body=orjson.dumps({"version": 2, "actions": [good]}))
+        resp = await a.request(
+            "POST", "/api/v1/order-entry/orders", body=orjson.dumps({"version": 2, "actions": [good]})
+        )
         assert resp.status_code == 400 and "version" in resp.json()["error"]["message"]
         await settle(r)
         assert await events_of(a) == []
@@ -75,17 +85,17 @@ async def test_admission_rejects(db_url: str) -> None:
     async with running_app(make_settings(db_url)) as r:
         a = await new_agent(r.client, fund={"USDC": 1_000, "BTC": 5})
         acts = [
-            place(a, BTC, "Bid", 100, 5, coid="ok-1"),                       # 0 accepted (reserves 500)
-            place(a, BTC, "Bid", 100, 5, coid="ok-1"),                       # 1 duplicate coid
-            place(a, BTC, "Bid", 100, 6, coid="poor"),                       # 2 insufficient (600 > 500)
-            place(a, 99, "Bid", 100, 1, coid="nowhere"),                     # 3 unknown market
-            place(a, HALTED, "Bid", 100, 1, coid="halt"),                    # 4 halted
-            place(a, SOL, "Bid", 1, 15, coid="lot"),                         # 5 not a multiple of minQty
-            place(a, BTC, "Sideways", 100, 1, coid="bad"),                   # 6 malformed
-            a.action("SpotPlaceOrder", {"market": BTC}, nonce=3),            # 7 nonce not above floor
-            {"payload": "garbage"},                                          # 8 malformed
-            a.action("SpotTeleport", {}),                                    # 9 unknown action
-            place(a, BTC, "Ask", 200, 5, coid="ok-2"),                       # 10 accepted
+            place(a, BTC, "Bid", 100, 5, coid="ok-1"),  # 0 accepted (reserves 500)
+            place(a, BTC, "Bid", 100, 5, coid="ok-1"),  # 1 duplicate coid
+            place(a, BTC, "Bid", 100, 6, coid="poor"),  # 2 insufficient (600 > 500)
+            place(a, 99, "Bid", 100, 1, coid="nowhere"),  # 3 unknown market
+            place(a, HALTED, "Bid", 100, 1, coid="halt"),  # 4 halted
+            place(a, SOL, "Bid", 1, 15, coid="lot"),  # 5 not a multiple of minQty
+            place(a, BTC, "Sideways", 100, 1, coid="bad"),  # 6 malformed
+            a.action("SpotPlaceOrder", {"market": BTC}, nonce=3),  # 7 nonce not above floor
+            {"payload": "garbage"},  # 8 malformed
+            a.action("SpotTeleport", {}),  # 9 unknown action
+            place(a, BTC, "Ask", 200, 5, coid="ok-2"),  # 10 accepted
         ]
         acts[10]["signature"] = {"scheme": "EcdsaSecp256k1", "bytes": "0xzz"}  # bad signature shape
         resp = await a.batch(acts)
@@ -95,8 +105,16 @@ async def test_admission_rejects(db_url: str) -> None:
         codes = [x.get("rejectCode") for x in res]
         assert res[0]["accepted"] is True and res[0]["clientOrderId"] == "ok-1" and res[0]["orderId"]
         assert codes[1:] == [
-            "DUPLICATE_CLIENT_ORDER_ID", "INSUFFICIENT_BALANCE", "UNKNOWN_MARKET", "MARKET_HALTED",
-            "INVALID_ORDER", "INVALID_ORDER", "NONCE_REPLAY", "INVALID_ORDER", "INVALID_ORDER", "INVALID_ORDER",
+            "DUPLICATE_CLIENT_ORDER_ID",
+            "INSUFFICIENT_BALANCE",
+            "UNKNOWN_MARKET",
+            "MARKET_HALTED",
+            "INVALID_ORDER",
+            "INVALID_ORDER",
+            "NONCE_REPLAY",
+            "INVALID_ORDER",
+            "INVALID_ORDER",
+            "INVALID_ORDER",
         ]
         assert all(set(x) == {"index", "accepted", "rejectCode"} for x in res[1:])
         await settle(r)
@@ -147,10 +165,12 @@ async def test_matching_partial_fills_and_fill_ids(db_url: str) -> None:
         assert better["orderId"] in by_order and taker["accepted"]
         spent = 99 * 2 + 100 * 4
         assert (await b.bootstrap())["balances"] == {
-            "USDC": {"free": 1_000_000 - spent, "reserved": 0}, "BTC": {"free": 6, "reserved": 0}
+            "USDC": {"free": 1_000_000 - spent, "reserved": 0},
+            "BTC": {"free": 6, "reserved": 0},
         }
         assert (await a.bootstrap())["balances"] == {
-            "BTC": {"free": 2, "reserved": 2}, "USDC": {"free": spent, "reserved": 0}
+            "BTC": {"free": 2, "reserved": 2},
+            "USDC": {"free": spent, "reserved": 0},
         }
         snap = await a.open_orders()
         assert [(o["clientOrderId"], o["leavesQty"], o["cumQty"], o["status"]) for o in snap["orders"]] == [
@@ -221,16 +241,27 @@ async def test_cancel_replace_cancel_all(db_url: str) -> None:
         assert [(e["status"], e["rejectCode"]) for e in unknown] == [("REJECTED", "UNKNOWN_ORDER")]
         assert (await a.bootstrap())["balances"]["USDC"]["reserved"] == 900
 
-        resp = await a.batch([a.action("SpotReplaceOrder", {"market": BTC, "orderId": o3["orderId"], "price": 95, "qty": 20})])
-        assert resp.json()["results"][0] == {"index": 0, "accepted": True, "orderId": o3["orderId"], "clientOrderId": "c3"}
+        resp = await a.batch(
+            [a.action("SpotReplaceOrder", {"market": BTC, "orderId": o3["orderId"], "price": 95, "qty": 20})]
+        )
+        assert resp.json()["results"][0] == {
+            "index": 0,
+            "accepted": True,
+            "orderId": o3["orderId"],
+            "clientOrderId": "c3",
+        }
         await settle(r)
         rep = [e for e in await events_of(a) if e["status"] == "REPLACED"]
         assert rep and rep[-1]["leavesQty"] == 20 and rep[-1]["price"] == 95
         assert (await a.bootstrap())["balances"]["USDC"]["reserved"] == 95 * 20
         snap = await a.open_orders()
-        assert [(o["orderId"], o["price"], o["qty"], o["leavesQty"]) for o in snap["orders"]] == [(o3["orderId"], 95, 20, 20)]
+        assert [(o["orderId"], o["price"], o["qty"], o["leavesQty"]) for o in snap["orders"]] == [
+            (o3["orderId"], 95, 20, 20)
+        ]
         # too expensive a replace is refused by the engine, the order stays as it was
-        await a.batch([a.action("SpotReplaceOrder", {"market": BTC, "orderId": o3["orderId"], "price": 10_000})])
+        await a.batch(
+            [a.action("SpotReplaceOrder", {"market": BTC, "orderId": o3["orderId"], "price": 10_000})]
+        )
         await settle(r)
         last = (await events_of(a))[-1]
         assert (last["status"], last["rejectCode"]) == ("REJECTED", "INSUFFICIENT_BALANCE")
@@ -238,7 +269,12 @@ async def test_cancel_replace_cancel_all(db_url: str) -> None:
 
         await a.place(SOL, "Bid", 1, 10, coid="c4")
         resp = await a.batch([a.action("SpotCancelAll", {})])
-        assert resp.json()["results"][0] == {"index": 0, "accepted": True, "orderId": None, "clientOrderId": None}
+        assert resp.json()["results"][0] == {
+            "index": 0,
+            "accepted": True,
+            "orderId": None,
+            "clientOrderId": None,
+        }
         await settle(r)
         assert (await a.open_orders())["orders"] == []
         assert all(b["reserved"] == 0 for b in (await a.bootstrap())["balances"].values())
@@ -276,7 +312,9 @@ async def test_legacy_alias_and_liquidity_provider(sqlite_url: str) -> None:
     async with running_app(make_settings(sqlite_url, oe_liquidity="on")) as r:
         await settle(r)
         a = await new_agent(r.client, fund=RICH)
-        resp = await a.batch([place(a, SOL, "Bid", 1_000, 20, "ioc", coid="lone")], path="/api/v1/bsl/orders/batch")
+        resp = await a.batch(
+            [place(a, SOL, "Bid", 1_000, 20, "ioc", coid="lone")], path="/api/v1/bsl/orders/batch"
+        )
         assert resp.status_code == 200 and resp.json()["results"][0]["accepted"]
         await settle(r)
         evs = await events_of(a)
@@ -284,8 +322,13 @@ async def test_legacy_alias_and_liquidity_provider(sqlite_url: str) -> None:
         # switch it off: its orders leave the books, a marketable ioc no longer fills
         from tests.conftest import ADMIN_HEADERS
 
-        resp = await r.client.post("/_admin/order-entry/liquidity", json={"enabled": False}, headers=ADMIN_HEADERS)
+        resp = await r.client.post(
+            "/_admin/order-entry/liquidity", json={"enabled": False}, headers=ADMIN_HEADERS
+        )
         assert resp.json() == {"enabled": False}
         await a.place(SOL, "Bid", 1_000, 20, "ioc", coid="alone")
         await settle(r)
-        assert [e["status"] for e in await events_of(a) if e["clientOrderId"] == "alone"] == ["NEW", "CANCELED"]
+        assert [e["status"] for e in await events_of(a) if e["clientOrderId"] == "alone"] == [
+            "NEW",
+            "CANCELED",
+        ]

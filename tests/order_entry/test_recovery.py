@@ -68,7 +68,9 @@ class RecoveringClient:
 
     async def start(self) -> None:
         snap = await self.agent.open_orders()
-        self.orders = {o["orderId"]: (o["leavesQty"], o["cumQty"], o["status"], o["price"]) for o in snap["orders"]}
+        self.orders = {
+            o["orderId"]: (o["leavesQty"], o["cumQty"], o["status"], o["price"]) for o in snap["orders"]
+        }
         self.last = snap["seq"]
 
     async def on_frame(self, frame: dict[str, Any]) -> None:
@@ -118,7 +120,12 @@ async def flow(rng: random.Random, a: OE, b: OE, batches: int) -> None:
             elif who is a and mine and roll < 0.35:
                 m, oid = rng.choice(mine)
                 mid_, tick_ = next((x[1], x[2]) for x in MARKETS if x[0] == m)
-                acts.append(a.action("SpotReplaceOrder", {"market": m, "orderId": oid, "price": mid_ + rng.randint(-6, 6) * tick_}))
+                acts.append(
+                    a.action(
+                        "SpotReplaceOrder",
+                        {"market": m, "orderId": oid, "price": mid_ + rng.randint(-6, 6) * tick_},
+                    )
+                )
             elif who is a and roll < 0.38:
                 acts.append(a.action("SpotCancelAll", {"market": market}))
             else:
@@ -147,7 +154,11 @@ async def chaos(rng: random.Random, client: httpx.AsyncClient, account: str, sto
         if rng.random() < 0.5:
             await client.post(f"/_admin/streams/order-entry/{account}/disconnect", headers=ADMIN_HEADERS)
         else:
-            await client.post(f"/_admin/streams/order-entry/{account}/skip", json={"count": rng.randint(1, 3)}, headers=ADMIN_HEADERS)
+            await client.post(
+                f"/_admin/streams/order-entry/{account}/skip",
+                json={"count": rng.randint(1, 3)},
+                headers=ADMIN_HEADERS,
+            )
         cuts += 1
         await asyncio.sleep(rng.uniform(0, 0.02))
     return cuts
@@ -179,7 +190,9 @@ async def run_seed(url: str, seed: int, batches: int) -> None:
         await rc.gap_fill()  # the client's own final recovery step
         snap = await a.open_orders()
         assert rc.last == snap["seq"]
-        server_orders = {o["orderId"]: (o["leavesQty"], o["cumQty"], o["status"], o["price"]) for o in snap["orders"]}
+        server_orders = {
+            o["orderId"]: (o["leavesQty"], o["cumQty"], o["status"], o["price"]) for o in snap["orders"]
+        }
         assert rc.orders == server_orders
         all_events = await a.all_events()
         assert [e["seq"] for e in all_events] == list(range(1, snap["seq"] + 1))
@@ -191,7 +204,9 @@ async def run_seed(url: str, seed: int, batches: int) -> None:
         assert rc.fills == server_fills
         assert server_fills, "the flow should trade"
         assert cuts > 0 and rc.reconnects > 0 and rc.from_ws > 0
-        print(f"seed {seed}: seq {snap['seq']} cuts {cuts} reconnects {rc.reconnects} gap-fills {rc.gap_fills} ws {rc.from_ws}")
+        print(
+            f"seed {seed}: seq {snap['seq']} cuts {cuts} reconnects {rc.reconnects} gap-fills {rc.gap_fills} ws {rc.from_ws}"
+        )
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -19,7 +19,12 @@ async def test_gap_fill_ring_vs_sql(db_url: str) -> None:
     ring read returns; paging with hasMore/nextSeq covers the stream once."""
     async with running_app(make_settings(db_url, ring_max_events=5)) as r:
         a = await new_agent(r.client, fund=RICH)
-        await a.batch([a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 7, "qty": 1}) for _ in range(12)])
+        await a.batch(
+            [
+                a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 7, "qty": 1})
+                for _ in range(12)
+            ]
+        )
         await r.ctx.services["order-entry"].drain()
         ring = await a.executions(8)
         assert ring["source"] == "ring" and [e["seq"] for e in ring["events"]] == [8, 9, 10, 11, 12]

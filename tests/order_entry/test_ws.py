@@ -21,15 +21,15 @@ pytestmark = pytest.mark.anyio
 BTC = 1
 
 
-async def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
+async def recv(ws: ClientConnection, wait: float = 5.0) -> dict[str, Any]:
+    async with asyncio.timeout(wait):
         frame: dict[str, Any] = orjson.loads(await ws.recv())
         return frame
 
 
-async def close_code(ws: ClientConnection, timeout: float = 5.0) -> tuple[int | None, str]:
+async def close_code(ws: ClientConnection, wait: float = 5.0) -> tuple[int | None, str]:
     """Read until the server closes; the close code and reason."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(wait):
         try:
             while True:
                 await ws.recv()
@@ -71,11 +71,39 @@ async def test_replay_then_live_no_gap(db_url: str) -> None:
             got = [await recv(ws) for _ in range(3)]
             assert [f["seq"] for f in got] == [2, 3, 4]
             f = got[0]
-            assert set(f) == {"channel", "account", "seq", "prevSeq", "schemaId", "schemaVersion", "schemaEncoding", "ts", "data"}
-            assert (f["channel"], f["schemaId"], f["schemaVersion"], f["schemaEncoding"]) == ("executions", "executions.v1", 1, "json")
+            assert set(f) == {
+                "channel",
+                "account",
+                "seq",
+                "prevSeq",
+                "schemaId",
+                "schemaVersion",
+                "schemaEncoding",
+                "ts",
+                "data",
+            }
+            assert (f["channel"], f["schemaId"], f["schemaVersion"], f["schemaEncoding"]) == (
+                "executions",
+                "executions.v1",
+                1,
+                "json",
+            )
             assert f["prevSeq"] == 1 and f["data"]["seq"] == 2 and f["data"]["prevSeq"] == 1
-            for k in ("clientOrderId", "orderId", "status", "filledQty", "cumQty", "leavesQty", "fillId", "fillPrice",
-                      "rejectCode", "market", "shard", "engineTsMs", "serverTsMs"):
+            for k in (
+                "clientOrderId",
+                "orderId",
+                "status",
+                "filledQty",
+                "cumQty",
+                "leavesQty",
+                "fillId",
+                "fillPrice",
+                "rejectCode",
+                "market",
+                "shard",
+                "engineTsMs",
+                "serverTsMs",
+            ):
                 assert k in f["data"], k
             await orders(a, 3)
             more = [await recv(ws) for _ in range(3)]
@@ -116,7 +144,9 @@ async def test_token_refusals_close_4401(sqlite_url: str) -> None:
         async with connect(ws_url(live, b.account, f"token={token}")) as ws:
             assert await close_code(ws) == (4401, "token is for another account")
         token = await a.ws_token()
-        resp = await client.post("/_admin/clock", json={"action": "advance", "ms": 60_001}, headers=ADMIN_HEADERS)
+        resp = await client.post(
+            "/_admin/clock", json={"action": "advance", "ms": 60_001}, headers=ADMIN_HEADERS
+        )
         assert resp.status_code == 200
         async with connect(ws_url(live, a.account, f"token={token}")) as ws:
             assert await close_code(ws) == (4401, "token expired")
@@ -155,14 +185,18 @@ async def test_control_disconnect_and_skip(sqlite_url: str) -> None:
             assert (await recv(ws))["op"] == "authenticated"
             await orders(a, 1)
             assert (await recv(ws))["seq"] == 1
-            resp = await client.post(f"/_admin/streams/order-entry/{a.account}/skip", json={"count": 2}, headers=ADMIN_HEADERS)
+            resp = await client.post(
+                f"/_admin/streams/order-entry/{a.account}/skip", json={"count": 2}, headers=ADMIN_HEADERS
+            )
             assert resp.status_code == 200
             await orders(a, 3)
             nxt = await recv(ws)
             assert nxt["seq"] == 4 and nxt["prevSeq"] == 3  # 2 and 3 were withheld: a gap
             fill = await a.executions(2, 2)
             assert [e["seq"] for e in fill["events"]] == [2, 3] and fill["hasMore"] is True
-            resp = await client.post(f"/_admin/streams/order-entry/{a.account}/disconnect", headers=ADMIN_HEADERS)
+            resp = await client.post(
+                f"/_admin/streams/order-entry/{a.account}/disconnect", headers=ADMIN_HEADERS
+            )
             assert resp.json()["disconnected"] == 1
             code, reason = await close_code(ws)
             assert code == 1012 and reason
@@ -175,7 +209,12 @@ async def test_slow_consumer_resync_required(sqlite_url: str) -> None:
         async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
             assert (await recv(ws))["op"] == "authenticated"
             # one batch → 5 events committed (and pushed) at once: more than the queue holds
-            await a.batch([a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 5, "qty": 1}) for _ in range(5)])
+            await a.batch(
+                [
+                    a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 5, "qty": 1})
+                    for _ in range(5)
+                ]
+            )
             frame = await recv(ws)
             assert frame == {"op": "resync_required", "fromSeq": 1}
             code, _ = await close_code(ws)
@@ -188,6 +227,8 @@ async def test_revoked_key_closes_its_sessions(sqlite_url: str) -> None:
         a = await new_agent(client, fund=RICH)
         async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
             assert (await recv(ws))["op"] == "authenticated"
-            resp = await client.delete(f"/_admin/order-entry/agents/{a.creds.api_key_id}", headers=ADMIN_HEADERS)
+            resp = await client.delete(
+                f"/_admin/order-entry/agents/{a.creds.api_key_id}", headers=ADMIN_HEADERS
+            )
             assert resp.status_code == 200
             assert await close_code(ws) == (4401, "api key revoked")
