@@ -169,7 +169,12 @@ class ShardWorker:
         self.idle.set()
         self.task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
     def submit(self, cmd: Command | None) -> None:
+        self.svc.handed_to_workers = True
         self.queue.append(cmd)
         self.idle.clear()
         self.wake.set()
@@ -221,6 +226,8 @@ class OrderEntryService:
         self.clock: DomainClock = ctx.clock
         self.liquidity = self.liquidity_default()
         self.box: auth.SecretBox | None = None
+        self._ticket: asyncio.Future[None] | None = None
+        self.handed_to_workers = False
         self._reset_memory()
         self._sql = _Sql(ctx.db.placeholder)
         ctx.streams.register_encoder(FAMILY, encode_event)
@@ -430,7 +437,10 @@ class OrderEntryService:
     async def flush(self) -> None:
         """Hand every pending write to the sequencer as one unit (call before any await)."""
         pending = self.state.take()
+        ticket, self._ticket = self._ticket, None
         if not pending and not self.state.ledger.dirty:
+            if ticket is not None:
+                ticket.set_result(None)
             return
         params = self._params(pending)
         sql = self._sql
@@ -440,7 +450,21 @@ class OrderEntryService:
             for account, body in pending.events:
                 emit(FAMILY, account, KIND, (account, body))
 
-        await self.ctx.streams.transact(write)
+        try:
+            await self.ctx.streams.transact(write)
+        except BaseException as exc:
+            if ticket is not None and not ticket.done():
+                ticket.set_exception(exc)
+                ticket.exception()  # retrieved: the waiter (if any) re-raises it
+            raise
+        if ticket is not None and not ticket.done():
+            ticket.set_result(None)
+
+    def committed(self) -> asyncio.Future[None]:
+        """A future resolved when everything pending now is committed (by whoever flushes next)."""
+        if self._ticket is None:
+            self._ticket = asyncio.get_running_loop().create_future()
+        return self._ticket
 
     def _params(self, pending: Pending) -> dict[str, Any]:
         st = self.state
@@ -766,6 +790,7 @@ class OrderEntryService:
             if cached is not None:
                 return cached
         # --- from here to flush(): no await (admission is atomic) ---
+        self.handed_to_workers = False
         now = self.clock.now_ms()
         self._ensure_account(account)
         results = [self._admit(i, item, account, now) for i, item in enumerate(actions)]
@@ -776,7 +801,12 @@ class OrderEntryService:
             if len(self.idempotency) > 100_000:
                 for k in list(self.idempotency)[:50_000]:
                     del self.idempotency[k]
-        await self.flush()
+        # the ack waits for its admission writes to be durable; a shard worker that was handed
+        # work commits them with its results (one transaction), otherwise commit them here
+        done = self.committed()
+        if not self.handed_to_workers or not all(w.running for w in self.workers.values()):
+            await self.flush()
+        await done
         return response
 
     def _admit(self, index: int, item: Any, account: str, now: int) -> dict[str, Any]:

@@ -31,7 +31,8 @@ class Signed:
     body: bytes
 
 
-async def _signed(request: Request) -> Signed:
+async def signed_request(request: Request) -> Signed:
+    """Authenticate the SC-* headers of `request` (401 with the precise code)."""
     svc = get_service(request)
     body = await request.body()
     scope = request.scope
@@ -45,10 +46,10 @@ async def _signed(request: Request) -> Signed:
 
 
 async def _signed_read(request: Request) -> Signed:
-    s = await _signed(request)
+    s = await signed_request(request)
     s.svc.require_scope(s.agent, "read")
     return s
 
 
-SignedAgent = Annotated[Signed, Depends(_signed)]  # scopes checked per action
+SignedAgent = Annotated[Signed, Depends(signed_request)]  # scopes checked per action
 SignedRead = Annotated[Signed, Depends(_signed_read)]

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.engine.order_entry import auth
 from app.engine.order_entry.markets import MARKETS
 from app.engine.order_entry.service import FAMILY, MAX_ACTIONS
-from app.routers.order_entry.deps import SignedAgent, SignedRead
+from app.routers.order_entry.deps import SignedRead, signed_request
 
 router = APIRouter(tags=["order-entry"])
 
@@ -76,7 +76,9 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     summary="Signed batch of actions: fast admission acks; outcomes arrive on the execution stream",
     openapi_extra=_BATCH_SCHEMA,
 )
-async def submit_orders(signed: SignedAgent) -> Response:
+async def submit_orders(request: Request) -> Response:
+    # the hot path: authenticated here rather than through dependency injection (same checks)
+    signed = await signed_request(request)
     out = await signed.svc.submit_batch(signed.agent, signed.body)
     return Response(out, media_type="application/json")
 
@@ -86,7 +88,8 @@ async def submit_orders(signed: SignedAgent) -> Response:
     summary="Legacy alias of POST /api/v1/order-entry/orders",
     openapi_extra=_BATCH_SCHEMA,
 )
-async def submit_orders_legacy(signed: SignedAgent) -> Response:
+async def submit_orders_legacy(request: Request) -> Response:
+    signed = await signed_request(request)
     out = await signed.svc.submit_batch(signed.agent, signed.body)
     return Response(out, media_type="application/json")
 
