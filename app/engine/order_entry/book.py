@@ -35,6 +35,7 @@ class Order:
     priority: int  # time priority: lower rests ahead
     base: str
     quote: str
+    persisted: bool = False  # has a row in oe_orders (an order born and finished between commits never does)
 
     @property
     def reserved(self) -> int:

@@ -36,7 +36,7 @@ from app.clock import DomainClock, wall_ms
 from app.context import AppContext
 from app.engine.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from app.engine.order_entry import auth
-from app.engine.order_entry.book import PENDING, Order
+from app.engine.order_entry.book import PENDING, TERMINAL, Order
 from app.engine.order_entry.markets import ASSETS, BY_ID, BY_SYMBOL, MARKETS, SHARDS, Market
 from app.engine.order_entry.matching import Cancel, CancelAll, Command, Place, Replace, ShardEngine, new_order
 from app.engine.order_entry.state import Pending, VenueState, exec_body
@@ -296,14 +296,16 @@ class OrderEntryService:
                 priority=int(r[13]),
                 base=m.base_asset,
                 quote=m.quote_asset,
+                persisted=True,
             )
             st.track(o)
             if o.status == PENDING:
                 pending.append(o)
             else:
                 self.engines[m.shard].restore(o)
-        st.next_order_no = max_no + 1
-        st.next_fill_no = int(rows["fill_counter"] or 0) + 1
+        counters = rows["counters"]
+        st.next_order_no = max(max_no, int(counters.get("order", 0))) + 1
+        st.next_fill_no = int(counters.get("fill", 0)) + 1
         for o in sorted(pending, key=lambda o: o.order_no):
             self.workers[BY_ID[o.market].shard].queue.append(Place(o))
 
@@ -438,24 +440,21 @@ class OrderEntryService:
         """Hand every pending write to the sequencer as one unit (call before any await)."""
         pending = self.state.take()
         ticket, self._ticket = self._ticket, None
-        if not pending and not self.state.ledger.dirty:
-            if ticket is not None:
-                ticket.set_result(None)
-            return
-        params = self._params(pending)
-        sql = self._sql
-
-        def write(conn: Connection, emit: Emit) -> None:
-            sql.write(conn, params)
-            for account, body in pending.events:
-                emit(FAMILY, account, KIND, (account, body))
-
         try:
-            await self.ctx.streams.transact(write)
+            if pending or self.state.ledger.dirty:
+                params = self._params(pending)
+                sql = self._sql
+
+                def write(conn: Connection, emit: Emit) -> None:
+                    sql.write(conn, params)
+                    for account, body in pending.events:
+                        emit(FAMILY, account, KIND, (account, body))
+
+                await self.ctx.streams.transact(write)
         except BaseException as exc:
             if ticket is not None and not ticket.done():
-                ticket.set_exception(exc)
-                ticket.exception()  # retrieved: the waiter (if any) re-raises it
+                ticket.set_exception(exc if isinstance(exc, Exception) else RuntimeError("flush cancelled"))
+                ticket.exception()  # marked retrieved: the waiter (if any) re-raises it
             raise
         if ticket is not None and not ticket.done():
             ticket.set_result(None)
@@ -471,32 +470,38 @@ class OrderEntryService:
         ledger = st.ledger
         balances = [(a, s, *ledger.balances[a][s]) for a, s in ledger.dirty]
         ledger.dirty = set()
-        orders = [
-            (
-                o.order_id,
-                o.order_no,
-                o.account,
-                o.client_order_id,
-                o.market,
-                o.side,
-                o.price,
-                o.qty,
-                o.leaves_qty,
-                o.cum_qty,
-                o.status,
-                o.tif,
-                o.created_ms,
-                o.priority,
+        orders = []
+        for o in pending.orders.values():
+            if o.status in TERMINAL and not o.persisted:
+                continue  # born and finished since the last commit: its events tell it all
+            o.persisted = True
+            orders.append(
+                (
+                    o.order_id,
+                    o.order_no,
+                    o.account,
+                    o.client_order_id,
+                    o.market,
+                    o.side,
+                    o.price,
+                    o.qty,
+                    o.leaves_qty,
+                    o.cum_qty,
+                    o.status,
+                    o.tif,
+                    o.created_ms,
+                    o.priority,
+                )
             )
-            for o in pending.orders.values()
-        ]
         floors = [(a, st.nonce_floor.get(a, 0), self.clock.now_ms()) for a in pending.floors]
         return {
             "balances": balances,
             "orders": orders,
             "floors": floors,
             "idempotency": pending.idempotency,
-            "fill_counter": st.next_fill_no - 1 if pending.counters else None,
+            "counters": [("fill", st.next_fill_no - 1), ("order", st.next_order_no - 1)]
+            if pending.counters
+            else [],
         }
 
     def _ensure_account(self, account: str) -> None:
@@ -1002,7 +1007,7 @@ class _Sql:
             "ON CONFLICT (account, idem_key) DO NOTHING"
         )
         self.counter = (
-            f"INSERT INTO oe_counters (name, value) VALUES ('fill', {ph}) ON CONFLICT (name) DO UPDATE SET "
+            f"INSERT INTO oe_counters (name, value) VALUES ({ph}, {ph}) ON CONFLICT (name) DO UPDATE SET "
             "value = CASE WHEN excluded.value > oe_counters.value THEN excluded.value ELSE oe_counters.value END"
         )
 
@@ -1015,8 +1020,8 @@ class _Sql:
             conn.exec_driver_sql(self.balances, p["balances"])
         if p["idempotency"]:
             conn.exec_driver_sql(self.idempotency, p["idempotency"])
-        if p["fill_counter"] is not None:
-            conn.exec_driver_sql(self.counter, (p["fill_counter"],))
+        if p["counters"]:
+            conn.exec_driver_sql(self.counter, p["counters"])
 
 
 def _load_all(conn: Connection) -> dict[str, Any]:
@@ -1038,7 +1043,7 @@ def _load_all(conn: Connection) -> dict[str, Any]:
         "max_no": conn.execute(
             text("SELECT MAX(CASE WHEN priority > order_no THEN priority ELSE order_no END) FROM oe_orders")
         ).scalar(),
-        "fill_counter": conn.execute(text("SELECT value FROM oe_counters WHERE name = 'fill'")).scalar(),
+        "counters": dict(conn.execute(text("SELECT name, value FROM oe_counters")).all()),
     }
 
 

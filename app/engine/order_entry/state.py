@@ -99,6 +99,7 @@ class VenueState:
     def new_order_no(self) -> int:
         n = self.next_order_no
         self.next_order_no = n + 1
+        self.pending.counters = True
         return n
 
     def new_fill_id(self) -> str:
