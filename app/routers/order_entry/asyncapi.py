@@ -63,7 +63,7 @@ def asyncapi() -> dict[str, Any]:
             "shard",
             "engineTsMs",
             "serverTsMs",
-        ],  # fmt: skip
+        ],
         "properties": {
             "seq": INT,
             "prevSeq": INT,
@@ -98,7 +98,7 @@ def asyncapi() -> dict[str, Any]:
             "schemaEncoding",
             "ts",
             "data",
-        ],  # fmt: skip
+        ],
         "properties": {
             "channel": {"const": "executions"},
             "account": {**STR, "pattern": "^0x[0-9a-f]{40}$"},
@@ -172,7 +172,7 @@ def asyncapi() -> dict[str, Any]:
                     "price": 65100,
                     "qty": 3,
                 },
-            },  # fmt: skip
+            },
         ),
         "orderEntryPing": _message(
             "orderEntryPing",
