@@ -332,3 +332,29 @@ async def test_legacy_alias_and_liquidity_provider(sqlite_url: str) -> None:
             "NEW",
             "CANCELED",
         ]
+
+
+async def test_book_view_and_demo_identity(sqlite_url: str) -> None:
+    """The control API shows a market's aggregated book (best first); demo agents read like the
+    control API's create answer (the dashboard uses both)."""
+    from app.engine.order_entry.service import DEMO_AGENTS
+    from tests.conftest import ADMIN_HEADERS
+
+    assert DEMO_AGENTS[0]["apiKeyId"] == "spk_demo_trader_a"
+    assert DEMO_AGENTS[0]["account"].startswith("0x")
+    async with running_app(make_settings(sqlite_url, oe_liquidity="on")) as r:
+        await settle(r)
+        a = await new_agent(r.client, fund=RICH)
+        await a.place(BTC, "Bid", 64_995, 7)
+        await settle(r)
+        resp = await r.client.get("/_admin/order-entry/markets/1/book", headers=ADMIN_HEADERS)
+        book = resp.json()
+        assert book["bids"][0] == [64_995, 7] and book["bids"][1][0] == 64_990
+        assert book["asks"][0][0] == 65_010 and [p for p, _ in book["asks"]] == sorted(
+            p for p, _ in book["asks"]
+        )
+        resp = await r.client.get("/_admin/order-entry/markets/BTC-USDC/book", headers=ADMIN_HEADERS)
+        assert resp.json()["market"] == 1
+        assert (
+            await r.client.get("/_admin/order-entry/markets/42/book", headers=ADMIN_HEADERS)
+        ).status_code == 404

@@ -73,6 +73,20 @@ class DemoAgent:
     scopes: tuple[str, ...]
     name: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "apiKeyId": self.api_key_id,
+            "apiSecret": self.api_secret,
+            "apiPassphrase": self.api_passphrase,
+            "account": self.account,
+            "scopes": list(self.scopes),
+            "name": self.name,
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        """Read like the control API's create answer: `agent["apiKeyId"]`."""
+        return self.to_json()[key]
+
 
 DEMO_AGENTS = (
     DemoAgent(
@@ -711,6 +725,24 @@ class OrderEntryService:
             return (int(head_row[0]) if head_row else 0), orders
 
         return await self.ctx.db.read(run)
+
+    def book_view(self, market_ref: str, depth: int = 20) -> dict[str, Any]:
+        """Aggregated price levels of one market, best first: {"bids": [[price, qty]], "asks": ...}.
+        Read-only: only the shard's worker changes the book."""
+        m = BY_SYMBOL.get(market_ref) or (BY_ID.get(int(market_ref)) if market_ref.isdigit() else None)
+        if m is None:
+            raise NotFound(f"unknown market {market_ref!r}")
+        book = self.engines[m.shard].books[m.market]
+
+        def levels(prices: list[int], side: Any) -> list[list[int]]:
+            return [[p, sum(o.leaves_qty for o in side.levels[p])] for p in prices[:depth]]
+
+        return {
+            "market": m.market,
+            "symbol": m.symbol,
+            "bids": levels(book.bids.prices[::-1], book.bids),
+            "asks": levels(book.asks.prices, book.asks),
+        }
 
     # --- WS tokens -----------------------------------------------------------------------------
     def issue_ws_token(self, agent: Agent) -> WsToken:

@@ -59,6 +59,11 @@ async def fund(svc: Service, account: str, body: Any = Body(...)) -> Response:
     return _json(await svc.fund(account, body.get("balances")))
 
 
+@router.get("/order-entry/markets/{market}/book", summary="A market's aggregated book, best first")
+async def book(svc: Service, market: str) -> Response:
+    return _json(svc.book_view(market))
+
+
 @router.post("/order-entry/liquidity", summary='Switch the simulated liquidity provider {"enabled": bool}')
 async def liquidity(svc: Service, body: Any = Body(...)) -> Response:
     enabled = body.get("enabled") if isinstance(body, dict) else None
