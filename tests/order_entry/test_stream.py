@@ -103,3 +103,27 @@ async def test_restart_rebuilds_books_and_balances(db_url: str) -> None:
         assert len(set(fills)) == 2
         assert (await a.open_orders())["orders"] == []
         assert (await b.bootstrap())["balances"]["BTC"]["free"] == 4
+
+
+async def test_control_reset_wipes_and_reseeds(sqlite_url: str) -> None:
+    """/_admin/reset wipes agents, orders, balances and streams, re-seeds the demo agents, and
+    the venue works again at once."""
+    from app.engine.order_entry.service import DEMO_AGENTS
+    from tests.conftest import ADMIN_HEADERS
+    from tests.order_entry.helpers import OE, Creds
+
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, fund=RICH)
+        await a.place(BTC, "Bid", 100, 1)
+        await r.ctx.services["order-entry"].drain()
+        resp = await r.client.post("/_admin/reset", json={"seed": "demo"}, headers=ADMIN_HEADERS)
+        assert resp.status_code == 200
+        resp = await a.get("/api/v1/order-entry/markets")
+        assert resp.json()["error"]["code"] == "INVALID_KEY"
+        d = DEMO_AGENTS[1]
+        demo = OE(r.client, Creds(d.api_key_id, d.api_secret, d.api_passphrase, d.account, list(d.scopes)))
+        assert (await demo.bootstrap())["balances"]["USDC"]["free"] > 0
+        order = await demo.place(BTC, "Bid", 64_000, 1)
+        await r.ctx.services["order-entry"].drain()
+        assert [o["orderId"] for o in (await demo.open_orders())["orders"]] == [order["orderId"]]
+        assert (await demo.executions())["events"][0]["seq"] == 1

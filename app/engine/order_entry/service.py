@@ -47,6 +47,8 @@ log = logging.getLogger("refserver.order_entry")
 FAMILY = "order-entry"
 KIND = "execution"
 MAX_ACTIONS = 500
+NONCE_MEMORY = 200_000  # per key, before nonces older than NONCE_HORIZON_MS are forgotten
+NONCE_HORIZON_MS = 600_000
 MAX_AMOUNT = 10**15  # price, qty: keeps price × qty inside a 64-bit column
 MAX_BALANCE = 2**62
 LP_ACCOUNT = "0x1100000000000000000000000000000000000001"
@@ -133,7 +135,7 @@ class Agent:
     scopes: frozenset[str]
     revoked: bool = False
     demo: bool = False
-    nonces: set[str] = field(default_factory=set)  # SC-Nonce values already used
+    nonces: dict[str, int] = field(default_factory=dict)  # SC-Nonce → wall ms it was used
 
 
 @dataclass(eq=False)
@@ -446,7 +448,10 @@ class OrderEntryService:
             lines.append(
                 f"  {d.name}: {d.api_key_id} / {d.api_secret} / {d.api_passphrase} → {d.account} [{','.join(d.scopes)}]"
             )
-        lines.append(f"  liquidity provider: {'on' if self.liquidity else 'off'} (account {LP_ACCOUNT})")
+        lines.append(
+            f"  liquidity provider account {LP_ACCOUNT}: quotes every open market with --seed demo "
+            "(REFSERVER_OE_LIQUIDITY=on|off, POST /_admin/order-entry/liquidity)"
+        )
         return lines
 
     # --- the write path ------------------------------------------------------------------------
@@ -654,9 +659,17 @@ class OrderEntryService:
             raise Unauthorized("signature does not match the canonical request", code="INVALID_SIGNATURE")
         if abs(wall_ms() - int(ts)) > auth.SKEW_MS:
             raise Unauthorized("SC-Timestamp is more than 30 s from server time", code="TIMESTAMP_SKEW")
-        if nonce in agent.nonces:
+        nonces = agent.nonces
+        if nonce in nonces:
             raise Unauthorized("SC-Nonce already used by this key", code="NONCE_REPLAY")
-        agent.nonces.add(nonce)
+        now = wall_ms()
+        nonces[nonce] = now
+        if len(nonces) > NONCE_MEMORY:
+            # bounded memory: forget nonces used long ago (far outside the ±30 s timestamp window,
+            # so a captured request can never be replayed once its nonce is forgotten)
+            horizon = now - NONCE_HORIZON_MS
+            for old_nonce in [n for n, t in nonces.items() if t < horizon]:
+                del nonces[old_nonce]
         return agent
 
     @staticmethod
