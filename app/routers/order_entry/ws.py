@@ -59,7 +59,7 @@ def _parse_from_seq(raw: Any) -> int | str | None:
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         if ws.application_state != WebSocketState.DISCONNECTED:
-            await ws.close(code, reason[:120])
+            await asyncio.wait_for(ws.close(code, reason[:120]), 5)
 
 
 async def serve_private(websocket: WebSocket, account: str) -> None:
@@ -160,9 +160,11 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
         while True:
             await asyncio.sleep(interval)
             pong.clear()
-            await websocket.send_text(orjson.dumps({"op": "ping", "ts": wall_ms()}).decode())
             try:
-                await asyncio.wait_for(pong.wait(), timeout)
+                # the ping's own send counts too: a client that stopped reading is as dead as a silent one
+                async with asyncio.timeout(timeout):
+                    await websocket.send_text(orjson.dumps({"op": "ping", "ts": wall_ms()}).decode())
+                    await pong.wait()
             except TimeoutError:
                 return 4000, "no pong within the heartbeat timeout"
 
