@@ -207,10 +207,10 @@ async def test_agent_creation_and_secret_storage(sqlite_url: str) -> None:
             assert resp.status_code == 400 and field in resp.json()["error"]["message"]
         resp = await r.client.post(
             f"/_admin/order-entry/accounts/{d['account']}/fund",
-            json={"balances": {"DOGE": 1}},
+            json={"balances": {"doge!": 1}},
             headers=ADMIN_HEADERS,
         )
-        assert resp.status_code == 400 and "balances.DOGE" in resp.json()["error"]["message"]
+        assert resp.status_code == 400 and "balances.doge!" in resp.json()["error"]["message"]
     eng = sa.create_engine(normalise_url(sqlite_url))
     with eng.connect() as conn:
         dump = "\n".join(str(tuple(row)) for row in conn.execute(sa.text("SELECT * FROM oe_agents")))

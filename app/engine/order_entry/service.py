@@ -56,6 +56,7 @@ LP_LEVELS = 5
 LP_LEVEL_QTY = 50  # × the market's minQty
 LP_FUNDS = 10**15
 ACCOUNT_RE = re.compile(r"^0x[0-9a-f]{40}$")
+ASSET_RE = re.compile(r"^[A-Z0-9]{1,16}$")
 SIG_BYTES_RE = re.compile(r"^0x[0-9a-fA-F]*$")
 ACTIONS = {
     "SpotPlaceOrder": "trade",
@@ -606,8 +607,10 @@ class OrderEntryService:
             raise InvalidInput.field("balances", 'must be an object {"ASSET": integer}')
         ledger = self.state.ledger
         for asset, amount in balances.items():
-            if asset not in ASSETS:
-                raise InvalidInput.field(f"balances.{asset}", f"unknown asset; one of {', '.join(ASSETS)}")
+            if not ASSET_RE.match(asset):
+                raise InvalidInput.field(
+                    f"balances.{asset}", f"an asset is 1-16 of A-Z 0-9 (the markets use {', '.join(ASSETS)})"
+                )
             if not _int(amount):
                 raise InvalidInput.field(f"balances.{asset}", "must be an integer (smallest units)")
             after = ledger.free(account, asset) + amount
