@@ -67,6 +67,23 @@ _BATCH_SCHEMA: dict[str, Any] = {
 }
 
 
+_SC_HEADERS = (
+    ("SC-Auth-Version", "always 2"),
+    ("SC-Key", "apiKeyId (spk_…)"),
+    ("SC-Nonce", "integer, never reused by the same key"),
+    ("SC-Timestamp", "ms since the epoch, within ±30 s of the server's wall clock"),
+    ("SC-Passphrase", "apiPassphrase (spp_…)"),
+    ("SC-Signature", "hex HMAC-SHA256(apiSecret, canonical string) — see the Order Entry docs"),
+)
+SIGNED: dict[str, Any] = {
+    "parameters": [
+        {"name": n, "in": "header", "required": True, "schema": {"type": "string"}, "description": d}
+        for n, d in _SC_HEADERS
+    ]
+}
+_BATCH_DOC = {**_BATCH_SCHEMA, **SIGNED}
+
+
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers)
 
@@ -74,7 +91,7 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 @router.post(
     "/api/v1/order-entry/orders",
     summary="Signed batch of actions: fast admission acks; outcomes arrive on the execution stream",
-    openapi_extra=_BATCH_SCHEMA,
+    openapi_extra=_BATCH_DOC,
 )
 async def submit_orders(request: Request) -> Response:
     # the hot path: authenticated here rather than through dependency injection (same checks)
@@ -86,7 +103,7 @@ async def submit_orders(request: Request) -> Response:
 @router.post(
     "/api/v1/bsl/orders/batch",
     summary="Legacy alias of POST /api/v1/order-entry/orders",
-    openapi_extra=_BATCH_SCHEMA,
+    openapi_extra=_BATCH_DOC,
 )
 async def submit_orders_legacy(request: Request) -> Response:
     signed = await signed_request(request)
@@ -94,12 +111,16 @@ async def submit_orders_legacy(request: Request) -> Response:
     return Response(out, media_type="application/json")
 
 
-@router.get("/api/v1/order-entry/markets", summary="The markets and their shards")
+@router.get("/api/v1/order-entry/markets", summary="The markets and their shards", openapi_extra=SIGNED)
 async def markets(signed: SignedRead) -> Response:
     return Response(_MARKETS, media_type="application/json")
 
 
-@router.get("/api/v1/order-entry/limits", summary="Limits (header x-bsl-contract: bsl-order-entry-v1)")
+@router.get(
+    "/api/v1/order-entry/limits",
+    summary="Limits (header x-bsl-contract: bsl-order-entry-v1)",
+    openapi_extra=SIGNED,
+)
 async def limits(signed: SignedRead) -> Response:
     s = signed.svc.ctx.settings
     body = {
@@ -116,7 +137,11 @@ async def limits(signed: SignedRead) -> Response:
     return _json(body, headers={"x-bsl-contract": "bsl-order-entry-v1"})
 
 
-@router.get("/api/v1/accounts/{account}/bootstrap", summary="Balances, risk and the payload nonce floor")
+@router.get(
+    "/api/v1/accounts/{account}/bootstrap",
+    summary="Balances, risk and the payload nonce floor",
+    openapi_extra=SIGNED,
+)
 async def bootstrap(signed: SignedRead, account: str) -> Response:
     acct = signed.svc.require_account(signed.agent, account)
     return _json(signed.svc.bootstrap(acct))
@@ -125,6 +150,7 @@ async def bootstrap(signed: SignedRead, account: str) -> Response:
 @router.get(
     "/api/v1/order-entry/accounts/{account}/open-orders",
     summary="Open-orders snapshot with the last stream seq it includes",
+    openapi_extra=SIGNED,
 )
 async def open_orders(signed: SignedRead, account: str) -> Response:
     acct = signed.svc.require_account(signed.agent, account)
@@ -135,6 +161,7 @@ async def open_orders(signed: SignedRead, account: str) -> Response:
 @router.get(
     "/api/v1/order-entry/accounts/{account}/executions",
     summary="Gap-fill: execution events with seq >= fromSeq (ring first, SQL fallback)",
+    openapi_extra=SIGNED,
 )
 async def executions(
     signed: SignedRead,
@@ -168,7 +195,7 @@ async def executions(
     return Response(body, media_type="application/json")
 
 
-@router.post("/api/v1/ws/token", summary="A single-use token for the private WebSocket")
+@router.post("/api/v1/ws/token", summary="A single-use token for the private WebSocket", openapi_extra=SIGNED)
 async def ws_token(signed: SignedRead) -> Response:
     tok = signed.svc.issue_ws_token(signed.agent)
     return _json({"token": tok.token, "expiresAtMs": tok.expires_ms, "account": tok.account})
