@@ -127,3 +127,30 @@ async def test_control_reset_wipes_and_reseeds(sqlite_url: str) -> None:
         await r.ctx.services["order-entry"].drain()
         assert [o["orderId"] for o in (await demo.open_orders())["orders"]] == [order["orderId"]]
         assert (await demo.executions())["events"][0]["seq"] == 1
+
+
+async def test_admitted_orders_survive_a_crash_before_matching(db_url: str) -> None:
+    """Orders acknowledged but not yet matched when the process died (their engine worker never
+    ran) are re-submitted at start: they get their NEW and match as if nothing happened."""
+    settings = make_settings(db_url)
+    async with running_app(settings) as r:
+        a = await new_agent(r.client, fund={"USDC": 10_000})
+        b = await new_agent(r.client, fund={"BTC": 10})
+        await b.place(BTC, "Ask", 100, 2)
+        svc = r.ctx.services["order-entry"]
+        await svc.drain()
+        for w in svc.workers.values():  # the engine stops: as if the process died right after the ack
+            await w.stop()
+        acked = await a.place(BTC, "Bid", 100, 5, coid="survivor")
+        assert acked["accepted"]
+        assert (await a.executions())["events"] == []  # nothing was matched yet
+        svc.workers.clear()  # nothing left to drain at shutdown
+    async with running_app(settings) as r2:
+        a.client = b.client = r2.client
+        await r2.ctx.services["order-entry"].drain()
+        evs = [e["data"] for e in await a.all_events()]
+        assert [(e["status"], e["filledQty"]) for e in evs] == [("NEW", 0), ("PARTIALLY_FILLED", 2)]
+        assert evs[0]["orderId"] == acked["orderId"]
+        snap = await a.open_orders()
+        assert [(o["clientOrderId"], o["leavesQty"]) for o in snap["orders"]] == [("survivor", 3)]
+        assert (await a.bootstrap())["balances"]["USDC"] == {"free": 10_000 - 500, "reserved": 300}

@@ -232,3 +232,25 @@ async def test_revoked_key_closes_its_sessions(sqlite_url: str) -> None:
             )
             assert resp.status_code == 200
             assert await close_code(ws) == (4401, "api key revoked")
+
+
+async def test_resume_from_sql_then_live(db_url: str) -> None:
+    """With a 3-event ring, a WebSocket resuming from seq 1 is served from SQL, runs into the ring
+    and then live, in order, with no gap or duplicate; a malformed fromSeq closes 4400."""
+    async with server(url=db_url, ring_max_events=3) as (live, client):
+        a = await new_agent(client, fund=RICH)
+        await a.batch(
+            [
+                a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 3, "qty": 1})
+                for _ in range(8)
+            ]
+        )
+        await live.ctx.services["order-entry"].drain()
+        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}&fromSeq=1")) as ws:
+            assert (await recv(ws))["op"] == "authenticated"
+            assert [(await recv(ws))["seq"] for _ in range(8)] == list(range(1, 9))
+            await orders(a, 2, price=4)
+            assert [(await recv(ws))["seq"] for _ in range(2)] == [9, 10]
+        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}&fromSeq=abc")) as ws:
+            code, _ = await close_code(ws)
+            assert code == 4400

@@ -200,8 +200,9 @@ class ShardWorker:
         self.task = asyncio.create_task(self._run(), name=f"oe-shard-{self.engine.shard}")
 
     async def stop(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.idle.wait(), 10)
+        if self.running:  # let it finish and commit what it was given
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), 10)
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
