@@ -154,3 +154,34 @@ async def test_admitted_orders_survive_a_crash_before_matching(db_url: str) -> N
         snap = await a.open_orders()
         assert [(o["clientOrderId"], o["leavesQty"]) for o in snap["orders"]] == [("survivor", 3)]
         assert (await a.bootstrap())["balances"]["USDC"] == {"free": 10_000 - 500, "reserved": 300}
+
+
+async def test_failed_commit_rebuilds_from_the_database(sqlite_url: str) -> None:
+    """When a commit fails, the batch is answered 503 and not executed; the venue rebuilds its
+    memory from the tables and goes on (balances, floors and the stream agree with the DB)."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, fund={"USDC": 1_000})
+        await a.place(BTC, "Bid", 10, 10, coid="kept")
+        svc = r.ctx.services["order-entry"]
+        await svc.drain()
+        before = await a.bootstrap()
+        seq = len(await a.all_events())
+        fail = {"once": True}
+
+        def boom(conn: object) -> None:
+            if fail.pop("once", False):
+                raise RuntimeError("disk on fire")
+
+        r.ctx.streams.sequencer.before_commit = boom
+        resp = await a.batch(
+            [a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 10, "qty": 50})]
+        )
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        await svc._recovery
+        assert await a.bootstrap() == before
+        assert len(await a.all_events()) == seq
+        ok = await a.place(BTC, "Bid", 10, 5, coid="after")
+        await svc.drain()
+        evs = [e["data"] for e in await a.all_events()]
+        assert [e["seq"] for e in evs] == list(range(1, seq + 2)) and evs[-1]["orderId"] == ok["orderId"]
+        assert sorted(o["clientOrderId"] for o in (await a.open_orders())["orders"]) == ["after", "kept"]

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from app.clock import DomainClock, wall_ms
 from app.context import AppContext
-from app.engine.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from app.engine.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
 from app.engine.order_entry import auth
 from app.engine.order_entry.book import PENDING, TERMINAL, Order
 from app.engine.order_entry.markets import ASSETS, BY_ID, BY_SYMBOL, MARKETS, SHARDS, Market
@@ -245,6 +245,7 @@ class OrderEntryService:
         self.liquidity = self.liquidity_default()
         self.box: auth.SecretBox | None = None
         self._ticket: asyncio.Future[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
         self.handed_to_workers = False
         self._reset_memory()
         self._sql = _Sql(ctx.db.placeholder)
@@ -256,15 +257,20 @@ class OrderEntryService:
         return forced == "on" if forced is not None else self.ctx.seed_mode == "demo"
 
     def _reset_memory(self) -> None:
+        self._reset_venue()
+        self.ws_tokens: dict[str, WsToken] = {}
+        # live WebSocket sessions per API key, closed at once when the key is revoked
+        self.ws_sessions: dict[str, set[Any]] = {}
+
+    def _reset_venue(self) -> None:
+        """Everything the tables hold, as empty in-memory state (`load` fills it)."""
         self.state = VenueState()
         self.engines = {s: ShardEngine(s, [m for m in MARKETS if m.shard == s], self.state) for s in SHARDS}
         self.workers = {s: ShardWorker(self, e) for s, e in self.engines.items()}
         self.agents: dict[str, Agent] = {}
         self.accounts: set[str] = set()
         self.idempotency: dict[tuple[str, str], bytes] = {}
-        self.ws_tokens: dict[str, WsToken] = {}
-        # live WebSocket sessions per API key, closed at once when the key is revoked
-        self.ws_sessions: dict[str, set[Any]] = {}
+        self.recovering = False
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def _box(self) -> auth.SecretBox:
@@ -276,7 +282,7 @@ class OrderEntryService:
         """Rebuild agents, balances, floors and books from the tables (start-up recovery)."""
         box = await self._box()
         rows = await self.ctx.db.read(_load_all)
-        self._reset_memory()
+        self._reset_venue()
         st = self.state
         for account, floor in rows["accounts"]:
             self.accounts.add(account)
@@ -338,6 +344,10 @@ class OrderEntryService:
             w.submit(None)
 
     async def stop(self) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
+            with contextlib.suppress(BaseException):
+                await self._recovery
         for w in self.workers.values():
             await w.stop()
         with contextlib.suppress(Exception):
@@ -462,6 +472,10 @@ class OrderEntryService:
         pending = self.state.take()
         ticket, self._ticket = self._ticket, None
         try:
+            if self.recovering:
+                raise ServiceUnavailable(
+                    "order entry is recovering from a failed write", code="SERVICE_UNAVAILABLE"
+                )
             if pending or self.state.ledger.dirty:
                 params = self._params(pending)
                 sql = self._sql
@@ -474,11 +488,49 @@ class OrderEntryService:
                 await self.ctx.streams.transact(write)
         except BaseException as exc:
             if ticket is not None and not ticket.done():
-                ticket.set_exception(exc if isinstance(exc, Exception) else RuntimeError("flush cancelled"))
+                ticket.set_exception(
+                    ServiceUnavailable(
+                        "the write failed; the batch was not executed", code="SERVICE_UNAVAILABLE"
+                    )
+                )
                 ticket.exception()  # marked retrieved: the waiter (if any) re-raises it
+            if isinstance(exc, Exception) and not self.recovering:
+                self._start_recovery(exc)
             raise
         if ticket is not None and not ticket.done():
             ticket.set_result(None)
+
+    def _start_recovery(self, exc: Exception) -> None:
+        """A commit failed: memory is ahead of the database. Stop writing at once, then rebuild
+        the venue from the tables (the database is the truth) and carry on."""
+        log.error("order entry: a commit failed (%r); rebuilding state from the database", exc)
+        self.recovering = True
+        self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="oe-recover")
+
+    async def _recover(self) -> None:
+        me = asyncio.current_task()
+        tasks = [w.task for w in self.workers.values() if w.task is not None and w.task is not me]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        ticket, self._ticket = self._ticket, None
+        if ticket is not None and not ticket.done():
+            ticket.set_exception(ServiceUnavailable("the write failed; the batch was not executed"))
+            ticket.exception()
+        while True:
+            try:
+                await self.load()  # resets `recovering`
+                if self.liquidity:
+                    self._fund_lp()
+                await self.flush()
+                break
+            except Exception:
+                log.exception("order entry: rebuilding from the database failed; retrying")
+                self.recovering = True
+                await asyncio.sleep(1)
+        for w in self.workers.values():
+            w.start()
+            w.submit(None)
 
     def committed(self) -> asyncio.Future[None]:
         """A future resolved when everything pending now is committed (by whoever flushes next)."""
@@ -843,6 +895,10 @@ class OrderEntryService:
                     cached = self.idempotency.get((account, key))  # a twin finished meanwhile
             if cached is not None:
                 return cached
+        if self.recovering:
+            raise ServiceUnavailable(
+                "order entry is recovering from a failed write", code="SERVICE_UNAVAILABLE"
+            )
         # --- from here to flush(): no await (admission is atomic) ---
         self.handed_to_workers = False
         now = self.clock.now_ms()
