@@ -158,7 +158,7 @@ async def test_token_refusals_close_4401(sqlite_url: str) -> None:
 
 async def test_heartbeat_pong_keeps_alive_and_silence_closes_4000(sqlite_url: str) -> None:
     """The server pings every interval; answering keeps the session open, silence closes 4000."""
-    async with server(url=sqlite_url, oe_ws_ping_interval_ms=50, oe_ws_pong_timeout_ms=150) as (live, client):
+    async with server(url=sqlite_url, oe_ws_ping_interval_ms=50, oe_ws_pong_timeout_ms=500) as (live, client):
         a = await new_agent(client, fund=RICH)
         async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
             assert (await recv(ws))["op"] == "authenticated"
