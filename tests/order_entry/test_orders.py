@@ -358,3 +358,25 @@ async def test_book_view_and_demo_identity(sqlite_url: str) -> None:
         assert (
             await r.client.get("/_admin/order-entry/markets/42/book", headers=ADMIN_HEADERS)
         ).status_code == 404
+
+
+async def test_liquidity_provider_on_by_default_with_demo_seed(sqlite_url: str) -> None:
+    """`--seed demo` switches the liquidity provider on: every open market has 5 levels a side
+    around its mid; the halted market has none; `--seed none` leaves the books empty."""
+    from tests.conftest import ADMIN_HEADERS
+
+    async with running_app(make_settings(sqlite_url, seed="demo")) as r:
+        await settle(r)
+        for market in (1, 2, 3, 4):
+            book = (
+                await r.client.get(f"/_admin/order-entry/markets/{market}/book", headers=ADMIN_HEADERS)
+            ).json()
+            assert len(book["bids"]) == 5 and len(book["asks"]) == 5, market
+            assert book["bids"][0][0] < book["asks"][0][0]
+        halted = (await r.client.get("/_admin/order-entry/markets/5/book", headers=ADMIN_HEADERS)).json()
+        assert halted["bids"] == [] and halted["asks"] == []
+        resp = await r.client.post("/_admin/reset", json={"seed": "none"}, headers=ADMIN_HEADERS)
+        assert resp.status_code == 200
+        await settle(r)
+        book = (await r.client.get("/_admin/order-entry/markets/1/book", headers=ADMIN_HEADERS)).json()
+        assert book["bids"] == [] and book["asks"] == []
