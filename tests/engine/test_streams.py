@@ -303,3 +303,12 @@ async def test_any_interleaving_reads_exactly_the_committed_events(
         for name in names:
             res = await fresh.read(FAM, name, 1, 1000)
             assert [e.data for e in res.events] == model[name]
+
+
+async def test_bytes_bodies_bypass_the_family_encoder(sqlite_url: str) -> None:
+    """A family encoder shapes dict bodies (it sees the seq); a bytes body is stored exactly as given."""
+    async with open_streams(sqlite_url) as s:
+        s.register_encoder(FAM, lambda seq, prev, ts, kind, body: b'{"seq":%d,"prev":%d}' % (seq, prev))
+        a = await s.append(FAM, "enc", "x", {"ignored": True})
+        b = await s.append(FAM, "enc", "x", b'["raw"]')
+        assert (a.data, b.data) == (b'{"seq":1,"prev":0}', b'["raw"]')

@@ -22,7 +22,8 @@ class Event(NamedTuple):
 @dataclass(slots=True)
 class NewEvent:
     """An event to append. `body` is serialised once, after its seq is allocated, by the
-    family's encoder (default: orjson of `body`); bytes are stored as given."""
+    family's encoder (default: orjson of `body`); a `bytes` body is stored as given and never
+    passed to an encoder."""
 
     family: str
     stream: str

@@ -235,7 +235,11 @@ class Sequencer:
                 key = (ev.family, ev.stream)
                 seq = nxt[key]
                 nxt[key] = seq + 1
-                data = encoders.get(ev.family, default_encoder)(seq, seq - 1, now, ev.kind, ev.body)
+                body = ev.body
+                if isinstance(body, bytes):  # already wire bytes: stored and sent as given
+                    data = body
+                else:
+                    data = encoders.get(ev.family, default_encoder)(seq, seq - 1, now, ev.kind, body)
                 e = Event(ev.family, ev.stream, seq, now, ev.kind, ev.ref, data)
                 out.append(e)
                 rows.append(e)
