@@ -46,8 +46,16 @@ def build(host: str, port: int, broker_ws_port: int) -> dict[str, Any]:
         "defaultContentType": "application/json",
         "servers": {
             "http": {"host": f"{host}:{port}", "protocol": "http", "description": "REST, SSE (Musubi)"},
-            "ws": {"host": f"{host}:{port}", "protocol": "ws", "description": "Order Entry private WebSocket, broker WebSocket at /ws"},
-            "broker-ws": {"host": f"{host}:{broker_ws_port}", "protocol": "ws", "description": "Broker WebSocket (own port)"},
+            "ws": {
+                "host": f"{host}:{port}",
+                "protocol": "ws",
+                "description": "Order Entry private WebSocket, broker WebSocket at /ws",
+            },
+            "broker-ws": {
+                "host": f"{host}:{broker_ws_port}",
+                "protocol": "ws",
+                "description": "Broker WebSocket (own port)",
+            },
         },
         "channels": {},
         "operations": {},
@@ -64,6 +72,9 @@ def build(host: str, port: int, broker_ws_port: int) -> dict[str, Any]:
 @router.get("/asyncapi.json", summary="AsyncAPI 3.0 document for every WebSocket and SSE channel")
 async def asyncapi(request: Request) -> Response:
     settings = request.app.state.settings
-    ports = getattr(request.app.state, "ports", None) or {"http": settings.port, "broker_ws": settings.broker_ws_port}
+    ports = getattr(request.app.state, "ports", None) or {
+        "http": settings.port,
+        "broker_ws": settings.broker_ws_port,
+    }
     doc = build(settings.host, ports["http"], ports["broker_ws"])
     return Response(orjson.dumps(doc), media_type="application/json")

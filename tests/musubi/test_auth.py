@@ -114,6 +114,10 @@ async def test_token_endpoint_errors(sqlite_url: str) -> None:
         assert resp.status_code == 401
         resp = await r.client.post("/auth/token", content=b"{not json")
         assert resp.status_code == 400 and resp.json()["error"]["details"][0]["field"] == "body"
+        resp = await r.client.post(
+            "/auth/token", data={"client_id": who.client_id, "client_secret": who.client_secret}
+        )
+        assert resp.status_code == 200 and resp.json()["data"]["role"] == "custodian"  # a form works too
         resp = await r.client.post("/auth/token", json={})
         assert resp.status_code == 400
         assert [d["field"] for d in resp.json()["error"]["details"]] == ["client_id", "client_secret"]
@@ -157,3 +161,17 @@ async def test_control_participants_and_demo_seed(sqlite_url: str) -> None:
         assert t.status_code == 200
         pid = t.json()["data"]["canton_party_id"]
         assert pid.startswith("SenderInstitution::1220") and len(pid.split("::")[1]) == 68
+
+
+async def test_dashboard_identity(sqlite_url: str) -> None:
+    """The live dashboard acts as the demo sender institution; with no seed there is none."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        cfg = (await r.client.get("/_admin/dashboard", headers=ADMIN_HEADERS)).json()
+        assert cfg["musubi"] is None
+        await r.client.post("/_admin/reset", json={"seed": "demo"}, headers=ADMIN_HEADERS)
+        m = (await r.client.get("/_admin/dashboard", headers=ADMIN_HEADERS)).json()["musubi"]
+        assert m["role"] == "institution" and m["party_id"].startswith("SenderInstitution::")
+        t = await r.client.post(
+            "/auth/token", json={"client_id": m["client_id"], "client_secret": m["client_secret"]}
+        )
+        assert t.status_code == 200

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import jsonschema
 import orjson
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
+from app.routers.musubi.asyncapi import asyncapi
 from tests.conftest import ADMIN_HEADERS, live_server, make_settings, wait_for
 from tests.musubi.helpers import Cast, Who, advance, cast, order_body
 
@@ -125,7 +127,7 @@ async def test_full_lifecycle_every_view_every_event(db_url: str) -> None:
         )
         assert q2.status_code == 201
         quotes = (await client.get(f"/api/v1/orders/{iid}/quotes", headers=c.si.h)).json()["data"]
-        assert {q["market_maker_party_id"] for q in quotes} == {c.mm1.party_id, c.mm2.party_id}
+        assert [q["market_maker_party_id"] for q in quotes] == [c.mm1.party_id, c.mm2.party_id]  # best first
         r = await client.post(f"/api/v1/orders/{iid}/quotes/{q1d['quote_id']}/accept", headers=c.si.h)
         assert r.status_code == 200 and r.json()["data"]["status"] == "QUOTED"
         assert r.json()["data"]["quote_accepted_at"] is None
@@ -189,6 +191,15 @@ async def test_full_lifecycle_every_view_every_event(db_url: str) -> None:
             other = c.mm2 if key == "mm1" else c.mm1
             assert other.party_id.encode() not in blob
         assert views["oi"].kinds() == []
+        # every payload matches its AsyncAPI schema
+        spec = asyncapi()
+        schemas = spec["components"]["schemas"]
+        by_kind = {
+            m["name"]: m["payload"]["$ref"].rsplit("/", 1)[1] for m in spec["components"]["messages"].values()
+        }
+        for lst in views.values():
+            for ev in lst.events:
+                jsonschema.validate(orjson.loads(ev.data), schemas[by_kind[ev.event]])
         # ids are the participant stream's sequence, contiguous from 1
         for lst in views.values():
             ids = [int(e.id) for e in lst.events if e.event != "heartbeat"]

@@ -211,3 +211,19 @@ async def test_timers_rearmed_after_restart(db_url: str) -> None:
         await advance(r.client, 300_000)
         o = (await r.client.get(f"/api/v1/orders/{expiring}", headers=c.si.h)).json()["data"]
         assert (o["status"], o["failure_reason"]) == ("EXPIRED", "NO_QUOTE")
+
+
+async def test_simulated_makers_wait_for_the_network(sqlite_url: str) -> None:
+    """Simulated makers do not quote while the network is down; they quote once it is back."""
+    settings = make_settings(sqlite_url, musubi_auto_quote="on", musubi_quote_delay_ms=1000)
+    async with running_app(settings) as r:
+        client = r.client
+        c = await cast(client)
+        iid = (await open_rfq(client, c))["intent_id"]
+        await client.post("/_admin/musubi/network", json={"available": False}, headers=ADMIN_HEADERS)
+        await advance(client, 2000)
+        assert (await client.get(f"/api/v1/orders/{iid}/quotes", headers=c.si.h)).json()["data"] == []
+        await client.post("/_admin/musubi/network", json={"available": True}, headers=ADMIN_HEADERS)
+        await advance(client, 0)
+        quotes = (await client.get(f"/api/v1/orders/{iid}/quotes", headers=c.si.h)).json()["data"]
+        assert [q["market_maker_party_id"].split("::")[0] for q in quotes] == ["SimulatedMarketMaker"]

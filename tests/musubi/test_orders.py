@@ -378,6 +378,8 @@ async def test_network_down_every_mutation_is_502_and_changes_nothing(db_url: st
         assert await snapshot(client, c, pending) == before_pending
         assert (await client.get("/api/v1/orders", headers=c.si.h)).json()["pagination"]["total_items"] == 2
         # reads still work; a co-signed order waits for the network
+        resp = await client.post(f"/_admin/musubi/orders/{pending}/quotes", json={}, headers=ADMIN_HEADERS)
+        assert resp.status_code == 502
         await client.post("/_admin/musubi/network", json={"available": True}, headers=ADMIN_HEADERS)
         await client.post(f"/api/v1/orders/{iid}/quotes/{q['quote_id']}/accept", headers=c.sc.h)
         await client.post("/_admin/musubi/network", json={"available": False}, headers=ADMIN_HEADERS)

@@ -111,3 +111,52 @@ async def test_reconnecting_client_sees_every_event_once(db_url: str) -> None:
             assert seen == list(range(1, total + 1))
             r = await client.get(f"/_admin/streams/musubi/{c.si.party_id}", headers=ADMIN_HEADERS)
             assert r.json()["head"] == total
+
+
+async def test_skip_makes_a_real_gap_that_resume_fills(sqlite_url: str) -> None:
+    """After a control-API skip the live stream jumps over the withheld event (a visible gap in
+    the ids); reconnecting from before the gap replays it."""
+    async with live_server(make_settings(sqlite_url)) as live:
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as client:
+            c = await cast(client)
+            await client.post("/api/v1/orders", json=order_body(c), headers=c.si.h)  # id 1
+            r = await client.post(
+                f"/_admin/streams/musubi/{c.si.party_id}/skip", json={"count": 1}, headers=ADMIN_HEADERS
+            )
+            assert r.status_code == 200
+            ids: list[int] = []
+            async with asyncio.timeout(10):
+                async with aconnect_sse(
+                    client, "GET", "/api/v1/orders/events", headers={**c.si.h, "Last-Event-ID": "1"}
+                ) as es:
+                    await client.post("/api/v1/orders", json=order_body(c), headers=c.si.h)  # id 2, withheld
+                    await client.post("/api/v1/orders", json=order_body(c), headers=c.si.h)  # id 3
+                    async for ev in es.aiter_sse():
+                        if ev.event != "heartbeat":
+                            ids.append(int(ev.id))
+                            break
+            assert ids == [3]
+            got, source = await read_from(client, c.si, 1, 3)
+            assert (got, source) == ([2, 3], "ring")
+
+
+async def test_slow_consumer_stream_ends_and_resume_recovers(sqlite_url: str) -> None:
+    """A subscriber whose queue overflows is cut off (the SSE stream ends) instead of holding
+    memory; reconnecting with Last-Event-ID gets every event."""
+    async with live_server(make_settings(sqlite_url, subscriber_queue_max=2)) as live:
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as client:
+            c = await cast(client)
+            ids: list[int] = []
+            async with asyncio.timeout(10):
+                async with aconnect_sse(client, "GET", "/api/v1/orders/events", headers=c.si.h) as es:
+                    r = await client.post(
+                        f"/_admin/streams/musubi/{c.si.party_id}/events",
+                        json={"kind": "order_updated", "body": {"n": 1}, "count": 10},
+                        headers=ADMIN_HEADERS,
+                    )
+                    assert r.status_code == 201
+                    async for ev in es.aiter_sse():  # ends: the server closes the stream
+                        ids.append(int(ev.id))
+            assert len(ids) < 10
+            got, _source = await read_from(client, c.si, ids[-1] if ids else 0, 10)
+            assert ids + got == list(range(1, 11))

@@ -48,8 +48,21 @@ def source_amount(target_amount: str, fx_rate: str) -> str:
     return dec_str((Decimal(target_amount) * Decimal(fx_rate)).quantize(_SIX, rounding=ROUND_HALF_UP))
 
 
+_ISO: dict[int, str] = {}
+
+
+def iso(ms: int) -> str:
+    """`iso_ms`, memoised: an order's timestamps are formatted on every read and event."""
+    s = _ISO.get(ms)
+    if s is None:
+        if len(_ISO) >= 100_000:
+            _ISO.clear()
+        s = _ISO[ms] = iso_ms(ms)
+    return s
+
+
 def _ts(ms: int | None) -> str | None:
-    return None if ms is None else iso_ms(ms)
+    return None if ms is None else iso(ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +148,9 @@ class Order:
             "jurisdiction_sender": self.jurisdiction_sender,
             "jurisdiction_receiver": self.jurisdiction_receiver,
             "memo": self.memo,
-            "created_at": iso_ms(self.created_at),
-            "updated_at": iso_ms(self.updated_at),
-            "expires_at": iso_ms(self.expires_at),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "expires_at": iso(self.expires_at),
             "custodian_accepted_at": _ts(self.custodian_accepted_at),
             "fx_rate": self.fx_rate,
             "source_amount_actual": self.source_amount_actual,
@@ -153,8 +166,8 @@ class Order:
         """The anonymised quote request a market maker sees."""
         return {
             "intent_id": self.intent_id,
-            "created_at": iso_ms(self.created_at),
-            "expires_at": iso_ms(self.expires_at),
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
             "source_currency": self.source_currency,
             "target_amount": self.target_amount,
             "target_currency": self.target_currency,
@@ -175,7 +188,7 @@ class Order:
             "transaction_hash": self.transaction_hash,
             "settled_at": _ts(self.settled_at),
             "failure_reason": self.failure_reason,
-            "updated_at": iso_ms(self.updated_at),
+            "updated_at": iso(self.updated_at),
         }
 
     def export_row(self) -> dict[str, Any]:
@@ -263,9 +276,9 @@ class Quote:
             fx_rate=self.fx_rate,
             target_amount=self.target_amount,
             source_amount=self.source_amount,
-            valid_until=iso_ms(self.valid_until),
+            valid_until=iso(self.valid_until),
             status=self.shown_status(now_ms),
-            created_at=iso_ms(self.created_at),
+            created_at=iso(self.created_at),
         )
         return out
 

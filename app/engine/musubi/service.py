@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import heapq
 import io
+import itertools
 import logging
 import os
 import random
+import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -31,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import TextClause
 
 from app.clock import Timer, iso_ms
 from app.engine.errors import Conflict, Forbidden, NotFound, UpstreamUnavailable
@@ -76,8 +78,22 @@ DEMO_PARTICIPANTS = (
 )
 SIM_QUOTE_VALIDITY_MS = 60_000
 
-Op = tuple[TextClause, dict[str, Any]]
+Op = tuple[sql.Stmt, dict[str, Any]]
 Ev = tuple[str, str, bytes, str]  # (stream, kind, body, ref)
+
+
+# Ids and hashes need uniqueness, not secrecy: a PRNG seeded once avoids a getrandom() call per
+# id, which releases the GIL and then queues behind the writer thread to get it back.
+_RNG = random.Random(int.from_bytes(os.urandom(32), "big"))
+
+
+def new_id() -> str:
+    """A UUID v4."""
+    return str(uuid.UUID(int=_RNG.getrandbits(128), version=4))
+
+
+def new_tx_hash() -> str:
+    return f"0x{_RNG.getrandbits(256):064x}"
 
 
 def demo_party_id(name: str) -> str:
@@ -133,7 +149,10 @@ class Musubi:
         self.settings = ctx.settings
         self.auth: TokenAuthority | None = None
         self.network_available = True
-        self._timers: list[Timer] = []
+        # due work: a heap of (due_ms, seq, fn, intent_id), and one clock timer per distinct due ms
+        self._due: list[tuple[int, int, Callable[[str], Awaitable[None]], str]] = []
+        self._due_seq = itertools.count()
+        self._timers: dict[int, Timer] = {}
         self._reset_memory()
 
     def _reset_memory(self) -> None:
@@ -149,6 +168,7 @@ class Musubi:
         self._idem_pending: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting_network: set[str] = set()
+        self._waiting_quotes: set[str] = set()
         self.network_available = True
         if self.auth is not None:
             self.auth.forget()
@@ -184,9 +204,10 @@ class Musubi:
         self._rearm()
 
     async def stop(self) -> None:
-        for t in self._timers:
+        for t in self._timers.values():
             t.cancel()
         self._timers.clear()
+        self._due.clear()
 
     async def wipe(self) -> None:
         def run(conn: Connection, emit: Emit) -> None:
@@ -238,14 +259,30 @@ class Musubi:
                 )
 
     def _at(self, due_ms: int, fn: Callable[[str], Awaitable[None]], intent_id: str) -> None:
-        async def fire() -> None:
-            await fn(intent_id)
+        """Run `fn(intent_id)` when the domain clock reaches `due_ms`.
 
-        timer = self.clock.call_at(due_ms, fire, name=f"musubi:{fn.__name__}:{intent_id}")
-        timers = self._timers
-        if len(timers) > 4096:
-            timers[:] = [t for t in timers if not t.cancelled and t.due_ms >= self.clock.now_ms()]
-        timers.append(timer)
+        Work due at the same instant runs concurrently (each order under its own lock), so the
+        writes of many orders falling due together share one group commit instead of queueing
+        one commit each behind the clock's one-timer-at-a-time firing.
+        """
+        heapq.heappush(self._due, (due_ms, next(self._due_seq), fn, intent_id))
+        if due_ms not in self._timers:
+
+            async def fire() -> None:
+                await self._drain(due_ms)
+
+            self._timers[due_ms] = self.clock.call_at(due_ms, fire, name=f"musubi@{due_ms}")
+
+    async def _drain(self, due_ms: int) -> None:
+        self._timers.pop(due_ms, None)
+        now = self.clock.now_ms()
+        work = []
+        while self._due and self._due[0][0] <= now:
+            _due, _seq, fn, intent_id = heapq.heappop(self._due)
+            work.append(fn(intent_id))
+        for result in await asyncio.gather(*work, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("musubi timer failed", exc_info=result)
 
     # --- memory indexes --------------------------------------------------------------------------
     def _put_participant(self, p: Participant) -> None:
@@ -275,9 +312,17 @@ class Musubi:
         return lock
 
     async def _write(self, ops: list[Op], events: list[Ev]) -> None:
+        ph = self.ctx.db.placeholder
+
         def run(conn: Connection, emit: Emit) -> None:
-            for stmt, params in ops:
-                conn.execute(stmt, params)
+            if ops:
+                # the DBAPI cursor of the writer's connection: inside its transaction/SAVEPOINT
+                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    for stmt, params in ops:
+                        cur.execute(stmt.sql(ph), stmt.args(params))
+                finally:
+                    cur.close()
             for stream, kind, body, ref in events:
                 emit(FAMILY, stream, kind, body, ref)
 
@@ -308,14 +353,19 @@ class Musubi:
     # --- participants and tokens ------------------------------------------------------------------
     async def create_participant(self, name: Any, role: Any) -> Participant:
         errors = v.Errors()
-        if not isinstance(name, str) or not v.NAME_RE.match(name):
-            errors.add("name", "must be 1-64 letters, digits, '_' or '-', starting with a letter")
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            errors.add("name", "must be a non-empty string of at most 64 characters")
         if role not in ROLES:
             errors.add("role", "must be one of " + ", ".join(ROLES))
         errors.raise_if_any()
         assert isinstance(name, str) and isinstance(role, str)
-        pid = f"{name}::{party_fingerprint(uuid.uuid4().hex)}"
-        client_id = f"{name.lower()}-{secrets.token_hex(4)}"
+        # the party hint keeps the name's letters, digits, '_' and '-' (others become '_')
+        hint = re.sub(r"[^A-Za-z0-9_\-]", "_", name.strip())
+        if not hint[0].isalpha():
+            hint = "P" + hint
+        hint = hint[:64]
+        pid = f"{hint}::{party_fingerprint(uuid.uuid4().hex)}"
+        client_id = f"{hint.lower()}-{secrets.token_hex(4)}"
         p = Participant(pid, name, role, client_id, secrets.token_urlsafe(24), False, self.clock.now_ms())
         await self._write([(sql.INSERT_PARTICIPANT, _participant_params(p))], [])
         self._put_participant(p)
@@ -364,10 +414,13 @@ class Musubi:
 
     def set_network(self, available: bool) -> None:
         self.network_available = available
-        if available and self._waiting_network:
+        if available:
             waiting, self._waiting_network = self._waiting_network, set()
             for intent_id in waiting:
                 self._at(self.clock.now_ms(), self._on_execute, intent_id)
+            quoting, self._waiting_quotes = self._waiting_quotes, set()
+            for intent_id in quoting:
+                self._at(self.clock.now_ms(), self._on_sim_quote, intent_id)
 
     # --- orders: reads -----------------------------------------------------------------------------
     def order_for(self, caller: Participant, intent_id: str) -> Order:
@@ -387,9 +440,9 @@ class Musubi:
         if caller.party_id not in o.sender_side:
             raise forbidden("only the sender institution and sender custodian see the quotes")
         now = self.clock.now_ms()
-        return [
-            self.quotes[qid].to_json(now, sender_side=True) for qid in self.quotes_by_order.get(intent_id, ())
-        ]
+        quotes = [self.quotes[qid] for qid in self.quotes_by_order.get(intent_id, ())]
+        quotes.sort(key=lambda q: (Decimal(q.source_amount), q.created_at, q.quote_id))  # best first
+        return [q.to_json(now, sender_side=True) for q in quotes]
 
     def stats(self, caller: Participant) -> dict[str, Any]:
         if caller.role == "market-maker":
@@ -510,7 +563,7 @@ class Musubi:
         fields = self._validate_create(body)
         now = self.clock.now_ms()
         o = Order(
-            intent_id=str(uuid.uuid4()),
+            intent_id=new_id(),
             status="PENDING",
             sender_party_id=caller.party_id,
             created_at=now,
@@ -701,6 +754,8 @@ class Musubi:
             if o.status not in ("PENDING", "QUOTED"):
                 raise conflict(f"the order has moved on: it is {o.status}")
             now = self.clock.now_ms()
+            if o.status == "PENDING" and o.expires_at <= now:
+                raise conflict("the order has expired")
             if o.selected_quote_id is not None and o.selected_quote_id != quote_id:
                 raise conflict(
                     "another quote is already selected",
@@ -849,6 +904,7 @@ class Musubi:
         o = self.orders.get(intent_id)
         if o is None:
             raise not_found(f"order {intent_id} not found")
+        self.require_network()
         body = body if isinstance(body, dict) else {}
         now = self.clock.now_ms()
         e = v.Errors()
@@ -888,7 +944,7 @@ class Musubi:
             if valid_until <= now:
                 raise v.invalid("valid_until", "must be in the future")
             q = Quote(
-                quote_id=str(uuid.uuid4()),
+                quote_id=new_id(),
                 intent_id=intent_id,
                 market_maker_party_id=mm_party,
                 fx_rate=fx_rate,
@@ -917,6 +973,9 @@ class Musubi:
     async def _on_sim_quote(self, intent_id: str) -> None:
         o = self.orders.get(intent_id)
         if o is None or not o.rfq_open:
+            return
+        if not self.network_available:
+            self._waiting_quotes.add(intent_id)  # the makers quote once the network is back
             return
         now = self.clock.now_ms()
         for p in list(self.participants.values()):
@@ -987,7 +1046,7 @@ class Musubi:
                 )
                 return
             now = self.clock.now_ms()
-            tx = "0x" + os.urandom(32).hex()
+            tx = new_tx_hash()
             n = replace(o, status="SETTLED", transaction_hash=tx, settled_at=now, updated_at=now)
             await self._write(
                 [

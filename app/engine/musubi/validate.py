@@ -13,7 +13,6 @@ from app.engine.errors import InvalidInput
 from app.engine.musubi.model import CURRENCIES, STATUSES
 
 PARTY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}::1220[0-9a-f]{64}$")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
 _DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
@@ -109,7 +108,7 @@ def uuid_str(value: Any, field: str, errors: Errors) -> str | None:
     if not isinstance(value, str) or not is_uuid(value):
         errors.add(field, "must be a UUID, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6")
         return None
-    return value.lower()
+    return value
 
 
 def is_uuid(value: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.context import AppContext
 from app.engine.musubi.service import DEMO_PARTICIPANTS, Musubi, demo_party_id
 from app.families import Family
@@ -41,6 +43,20 @@ async def _credentials(ctx: AppContext) -> list[str]:
     return lines
 
 
+async def _dashboard(ctx: AppContext) -> dict[str, Any] | None:
+    """The participant the live dashboard acts as: the demo sender institution, if seeded."""
+    p = _svc(ctx).participants.get(demo_party_id("SenderInstitution"))
+    if p is None:
+        return None
+    return {
+        "name": p.name,
+        "role": p.role,
+        "client_id": p.client_id,
+        "client_secret": p.client_secret,
+        "party_id": p.party_id,
+    }
+
+
 async def _token(ctx: AppContext, args: list[str]) -> str:
     if not args:
         raise SystemExit("usage: refserver token musubi <client_id|name|party_id>")
@@ -50,7 +66,7 @@ async def _token(ctx: AppContext, args: list[str]) -> str:
 family = Family(
     name="musubi",
     # SSE routes first: /api/v1/orders/events must win over /api/v1/orders/{intent_id}
-    routers=[sse.router, api.router],
+    routers=[api.public, sse.router, api.router],
     admin_router=admin.router,
     seed=_seed,
     start=_start,
@@ -58,4 +74,5 @@ family = Family(
     wipe=_wipe,
     credentials=_credentials,
     token=_token,
+    extra={"dashboard": _dashboard},
 )

@@ -6,7 +6,12 @@ answers from the service. Answers are built with orjson into plain responses.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,15 +31,107 @@ from app.routers.musubi.common import (
     service,
 )
 
-router = APIRouter(tags=["musubi"])
+# The bearer scheme is declared for /docs ("Authorize") through one cold route's dependency;
+# every other route only references it (a per-request dependency costs real time on hot
+# paths). `caller()` does the real checking everywhere.
+SECURITY: dict[str, Any] = {"security": [{"musubiBearer": []}]}
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="musubiBearer",
+    description="JWT from POST /auth/token (HS256, iss musubi, aud musubi-api)",
+)
+public = APIRouter(tags=["musubi"])
 
-_SEC: dict[str, object] = {"security": [{"musubiBearer": []}]}
+
+def _body_doc(required: list[str], props: dict[str, object], example: dict[str, object]) -> dict[str, object]:
+    schema = {"type": "object", "required": required, "properties": props}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        }
+    }
+
+
+def _list_doc(*extra: str) -> dict[str, object]:
+    names = (
+        "page",
+        "page_size",
+        "status",
+        "source_currency",
+        "target_currency",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "sort_by",
+        "sort_order",
+        *extra,
+    )
+    return {
+        "parameters": [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names
+        ]
+    }
+
+
+_STR = {"type": "string"}
+_TOKEN_DOC = _body_doc(
+    ["client_id", "client_secret"],
+    {"client_id": _STR, "client_secret": _STR},
+    {"client_id": "sender-institution", "client_secret": "sender-institution-secret"},
+)
+_CREATE_FIELDS = (
+    "sender_custodian_party_id",
+    "intent_signature",
+    "receiver_party_id",
+    "receiver_custodian_party_id",
+    "source_contract_id",
+    "source_currency",
+    "target_amount",
+    "target_currency",
+    "source_amount_max",
+    "kyc_aml_ref",
+    "jurisdiction_sender",
+    "jurisdiction_receiver",
+    "memo",
+)
+_CREATE_DOC = _body_doc(
+    list(_CREATE_FIELDS[:-1]),
+    {f: _STR for f in _CREATE_FIELDS},
+    {
+        "sender_custodian_party_id": "CustodianA::1220…",
+        "intent_signature": "3045022100ab",
+        "receiver_party_id": "ReceiverInstitution::1220…",
+        "receiver_custodian_party_id": "CustodianB::1220…",
+        "source_contract_id": "00a3f7c21d83#0",
+        "source_currency": "JPYSC0",
+        "target_amount": "100000",
+        "target_currency": "USDCx",
+        "source_amount_max": "15500000",
+        "kyc_aml_ref": "5b6a2351-440c-4f33-98f0-81e42bcd277b",
+        "jurisdiction_sender": "JP",
+        "jurisdiction_receiver": "KR",
+        "memo": "invoice 42",
+    },
+)
+_CREATE_DOC["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": _STR}]
+_QUOTE_DOC = _body_doc(
+    ["fx_rate", "valid_until"],
+    {"fx_rate": _STR, "target_amount": _STR, "valid_until": {"type": "string", "format": "date-time"}},
+    {"fx_rate": "150.25", "target_amount": "100000", "valid_until": "2025-03-15T09:00:41.000Z"},
+)
+router = APIRouter(tags=["musubi"])
 
 
 # --- auth ------------------------------------------------------------------------------------------
-@router.post("/auth/token", summary="Exchange client credentials for a JWT (HS256)")
+@public.post("/auth/token", summary="Exchange client credentials for a JWT (HS256)", openapi_extra=_TOKEN_DOC)
 async def token(request: Request) -> Response:
-    body = await json_body(request)
+    body: Any
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        # OAuth-style clients post the same two fields as a form
+        body = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    else:
+        body = await json_body(request)
     if not isinstance(body, dict):
         raise v.invalid("body", "must be a JSON object {client_id, client_secret}")
     tok, ttl, p = service(request).issue_token(body.get("client_id"), body.get("client_secret"))
@@ -42,13 +139,13 @@ async def token(request: Request) -> Response:
     return envelope(request, {"token": tok, "expires_in": ttl, "canton_party_id": p.party_id, "role": p.role})
 
 
-@router.get("/whoami", summary="Who the token speaks for (older form)", openapi_extra=_SEC)
+@router.get("/whoami", summary="Who the token speaks for (older form)", dependencies=[Depends(BEARER)])
 async def whoami_v0(request: Request) -> Response:
     p = caller(request, ANYONE)
     return envelope(request, {"canton_party_id": p.party_id, "role": p.role})
 
 
-@router.get("/api/v1/whoami", summary="Who the token speaks for (schema v2)", openapi_extra=_SEC)
+@router.get("/api/v1/whoami", summary="Who the token speaks for (schema v2)")
 async def whoami(request: Request) -> Response:
     p = caller(request, ANYONE)
     return envelope(
@@ -68,7 +165,7 @@ async def whoami(request: Request) -> Response:
     "/api/v1/orders",
     status_code=201,
     summary="Create an order (sender institution) → PENDING",
-    openapi_extra=_SEC,
+    openapi_extra=_CREATE_DOC,
 )
 async def create_order(request: Request) -> Response:
     p = caller(request, INSTITUTION)
@@ -79,7 +176,7 @@ async def create_order(request: Request) -> Response:
     return envelope(request, data, 201)
 
 
-@router.get("/api/v1/orders", summary="List the orders the caller is party to", openapi_extra=_SEC)
+@router.get("/api/v1/orders", summary="List the orders the caller is party to", openapi_extra=_list_doc())
 async def list_orders(request: Request) -> Response:
     p = caller(request, PARTIES)
     q = v.ListQuery(request.query_params)
@@ -87,7 +184,7 @@ async def list_orders(request: Request) -> Response:
     return page_envelope(request, [o.to_json() for o in items], total, q.page, q.page_size)
 
 
-@router.get("/api/v1/orders/{intent_id}", summary="One order", openapi_extra=_SEC)
+@router.get("/api/v1/orders/{intent_id}", summary="One order")
 async def get_order(request: Request, intent_id: str) -> Response:
     p = caller(request, PARTIES)
     return envelope(request, service(request).order_for(p, intent(intent_id)).to_json())
@@ -96,7 +193,6 @@ async def get_order(request: Request, intent_id: str) -> Response:
 @router.post(
     "/api/v1/orders/{intent_id}/accept",
     summary="Sender custodian accepts the proposal: the RFQ opens",
-    openapi_extra=_SEC,
 )
 async def accept_proposal(request: Request, intent_id: str) -> Response:
     p = caller(request, CUSTODIAN)
@@ -108,7 +204,6 @@ async def accept_proposal(request: Request, intent_id: str) -> Response:
 @router.post(
     "/api/v1/orders/{intent_id}/reject",
     summary="Sender custodian rejects the proposal → FAILED (KYC_FAIL)",
-    openapi_extra=_SEC,
 )
 async def reject_proposal(request: Request, intent_id: str) -> Response:
     p = caller(request, CUSTODIAN)
@@ -120,7 +215,6 @@ async def reject_proposal(request: Request, intent_id: str) -> Response:
 @router.post(
     "/api/v1/orders/{intent_id}/cancel",
     summary="Sender institution cancels a PENDING/QUOTED order → FAILED (CANCELLED)",
-    openapi_extra=_SEC,
 )
 async def cancel_order(request: Request, intent_id: str) -> Response:
     p = caller(request, INSTITUTION)
@@ -129,7 +223,7 @@ async def cancel_order(request: Request, intent_id: str) -> Response:
     return envelope(request, (await svc.cancel(p, intent(intent_id))).to_json())
 
 
-@router.get("/api/v1/orders/{intent_id}/quotes", summary="Competing quotes (sender side)", openapi_extra=_SEC)
+@router.get("/api/v1/orders/{intent_id}/quotes", summary="Competing quotes (sender side)")
 async def order_quotes(request: Request, intent_id: str) -> Response:
     p = caller(request, PARTIES)
     items = service(request).quotes_for(p, intent(intent_id))
@@ -139,7 +233,6 @@ async def order_quotes(request: Request, intent_id: str) -> Response:
 @router.post(
     "/api/v1/orders/{intent_id}/quotes/{quote_id}/accept",
     summary="Select (sender institution) or co-sign (sender custodian) a quote",
-    openapi_extra=_SEC,
 )
 async def accept_quote(request: Request, intent_id: str, quote_id: str) -> Response:
     p = caller(request, PARTIES)
@@ -148,9 +241,7 @@ async def accept_quote(request: Request, intent_id: str, quote_id: str) -> Respo
     return envelope(request, (await svc.accept_quote(p, intent(intent_id), intent(quote_id))).to_json())
 
 
-@router.get(
-    "/api/v1/dashboard/stats", summary="Counts by status and settled volume per currency", openapi_extra=_SEC
-)
+@router.get("/api/v1/dashboard/stats", summary="Counts by status and settled volume per currency")
 async def dashboard_stats(request: Request) -> Response:
     p = caller(request, ANYONE)
     return envelope(request, service(request).stats(p))
@@ -159,7 +250,6 @@ async def dashboard_stats(request: Request) -> Response:
 @router.get(
     "/api/v1/compliance/orders/{intent_id}",
     summary="The order with every transition, its time and actor",
-    openapi_extra=_SEC,
 )
 async def compliance(request: Request, intent_id: str) -> Response:
     p = caller(request, PARTIES)
@@ -169,7 +259,6 @@ async def compliance(request: Request, intent_id: str) -> Response:
 @router.get(
     "/api/v1/exports/settlements",
     summary="Settlements export: ?format=csv|json&settled_from&settled_to&status",
-    openapi_extra=_SEC,
 )
 async def export_settlements(request: Request) -> Response:
     p = caller(request, PARTIES)
@@ -185,7 +274,7 @@ async def export_settlements(request: Request) -> Response:
 
 
 # --- market makers -----------------------------------------------------------------------------
-@router.get("/api/v1/quote-requests", summary="Open, anonymised quote requests", openapi_extra=_SEC)
+@router.get("/api/v1/quote-requests", summary="Open, anonymised quote requests", openapi_extra=_list_doc())
 async def quote_requests(request: Request) -> Response:
     caller(request, MARKET_MAKER)
     q = v.ListQuery(request.query_params)
@@ -193,7 +282,7 @@ async def quote_requests(request: Request) -> Response:
     return page_envelope(request, [o.rfq_json() for o in items], total, q.page, q.page_size)
 
 
-@router.get("/api/v1/quote-requests/{intent_id}", summary="One quote request", openapi_extra=_SEC)
+@router.get("/api/v1/quote-requests/{intent_id}", summary="One quote request")
 async def quote_request(request: Request, intent_id: str) -> Response:
     p = caller(request, MARKET_MAKER)
     return envelope(request, service(request).rfq_for(p, intent(intent_id)).rfq_json())
@@ -203,7 +292,7 @@ async def quote_request(request: Request, intent_id: str) -> Response:
     "/api/v1/quote-requests/{intent_id}/quotes",
     status_code=201,
     summary="Submit a quote {fx_rate, target_amount?, valid_until}",
-    openapi_extra=_SEC,
+    openapi_extra=_QUOTE_DOC,
 )
 async def submit_quote(request: Request, intent_id: str) -> Response:
     p = caller(request, MARKET_MAKER)
@@ -217,7 +306,6 @@ async def submit_quote(request: Request, intent_id: str) -> Response:
 @router.get(
     "/api/v1/quote-requests/{intent_id}/quotes",
     summary="Your quotes on one quote request",
-    openapi_extra=_SEC,
 )
 async def own_rfq_quotes(request: Request, intent_id: str) -> Response:
     p = caller(request, MARKET_MAKER)
@@ -229,7 +317,7 @@ async def own_rfq_quotes(request: Request, intent_id: str) -> Response:
     return page_envelope(request, items, total, q.page, q.page_size)
 
 
-@router.get("/api/v1/quotes", summary="Your quotes, ?status= filter", openapi_extra=_SEC)
+@router.get("/api/v1/quotes", summary="Your quotes, ?status= filter", openapi_extra=_list_doc())
 async def own_quotes(request: Request) -> Response:
     p = caller(request, MARKET_MAKER)
     q = v.ListQuery(request.query_params, statuses=QUOTE_STATUSES)
@@ -237,7 +325,7 @@ async def own_quotes(request: Request) -> Response:
     return page_envelope(request, items, total, q.page, q.page_size)
 
 
-@router.get("/api/v1/settlements", summary="Your won settlements", openapi_extra=_SEC)
+@router.get("/api/v1/settlements", summary="Your won settlements", openapi_extra=_list_doc())
 async def settlements(request: Request) -> Response:
     p = caller(request, MARKET_MAKER)
     q = v.ListQuery(request.query_params)
@@ -245,7 +333,12 @@ async def settlements(request: Request) -> Response:
     return page_envelope(request, [o.settlement_json() for o in items], total, q.page, q.page_size)
 
 
-@router.get("/api/v1/settlements/{intent_id}", summary="One won settlement", openapi_extra=_SEC)
+@router.get("/api/v1/settlements/{intent_id}", summary="One won settlement")
 async def settlement(request: Request, intent_id: str) -> Response:
     p = caller(request, MARKET_MAKER)
     return envelope(request, service(request).settlement(p, intent(intent_id)).settlement_json())
+
+
+for _route in router.routes:
+    if isinstance(_route, APIRoute):
+        _route.openapi_extra = {**(_route.openapi_extra or {}), **SECURITY}

@@ -8,12 +8,11 @@ import orjson
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from app.clock import iso_ms
 from app.context import AppContext
 from app.engine.errors import Forbidden
 from app.engine.musubi import validate as v
 from app.engine.musubi.auth import unauthorized
-from app.engine.musubi.model import Participant
+from app.engine.musubi.model import Participant, iso
 from app.engine.musubi.service import Musubi
 
 INSTITUTION = frozenset({"institution"})
@@ -56,7 +55,7 @@ def caller(conn: HTTPConnection, roles: frozenset[str], *, query_token: bool = F
 def _meta(conn: HTTPConnection) -> bytes:
     state = conn.scope.get("state") or {}
     ctx: AppContext = conn.app.state.ctx
-    return orjson.dumps({"request_id": state.get("request_id", ""), "timestamp": iso_ms(ctx.clock.now_ms())})
+    return orjson.dumps({"request_id": state.get("request_id", ""), "timestamp": iso(ctx.clock.now_ms())})
 
 
 def envelope(conn: HTTPConnection, data: Any, status: int = 200) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import orjson
 from fastapi import APIRouter
@@ -22,11 +23,13 @@ from app.clock import iso_ms
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import FAMILY
 from app.engine.streams import Event, StreamEnded, Subscription
+from app.routers.musubi.api import SECURITY
 from app.routers.musubi.common import MARKET_MAKER, PARTIES, caller, service
 
 router = APIRouter(tags=["musubi"])
 
 _KINDS: dict[str, bytes] = {}
+_SHUTDOWN_POLL_S = 0.5
 
 
 def frames(events: list[Event], ref: str | None) -> bytes:
@@ -46,7 +49,15 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, sub: Subscription, ref: str | None, heartbeat_ms: int, now_ms: object) -> None:
+    def __init__(
+        self,
+        sub: Subscription,
+        ref: str | None,
+        heartbeat_ms: int,
+        now_ms: object,
+        servers: tuple[Any, ...] = (),
+    ) -> None:
+        self.servers = servers
         self.status_code = 200
         self.background = None
         self.raw_headers = []
@@ -85,6 +96,9 @@ class EventStream(Response):
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    def shutting_down(self) -> bool:
+        return any(getattr(srv, "should_exit", False) for srv in self.servers)
+
     async def _sender(self, send: Send) -> None:
         sub, ref = self.sub, self.ref
         try:
@@ -99,8 +113,17 @@ class EventStream(Response):
             return
 
     async def _pinger(self, send: Send) -> None:
+        """Heartbeats on the wall clock; also ends the stream when the server is shutting down
+        (uvicorn waits for open responses before the app's shutdown could end them)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.heartbeat_s
         while True:
-            await asyncio.sleep(self.heartbeat_s)
+            await asyncio.sleep(min(_SHUTDOWN_POLL_S, max(due - loop.time(), 0)))
+            if self.shutting_down():
+                return
+            if loop.time() < due:
+                continue
+            due = loop.time() + self.heartbeat_s
             now = self.now_ms()  # type: ignore[operator]
             body = b"event: heartbeat\ndata: " + orjson.dumps({"timestamp": iso_ms(now)}) + b"\n\n"
             try:
@@ -139,13 +162,14 @@ async def _open(request: Request, roles: frozenset[str]) -> EventStream:
     errors.raise_if_any()
     from_seq = None if last is None else last + 1
     sub = await svc.streams.subscribe(FAMILY, p.party_id, from_seq, catch_up=False)
-    return EventStream(sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms)
+    servers = tuple(getattr(request.app.state, "servers", ()))
+    return EventStream(sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms, servers)
 
 
 @router.get(
     "/api/v1/orders/events",
     summary="SSE for institutions and custodians: order_updated, quote_received, heartbeat",
-    openapi_extra={"security": [{"musubiBearer": []}]},
+    openapi_extra=SECURITY,
 )
 async def order_events(request: Request) -> Response:
     return await _open(request, PARTIES)
@@ -154,7 +178,7 @@ async def order_events(request: Request) -> Response:
 @router.get(
     "/api/v1/events",
     summary="SSE for market makers: quote_request_created, quote_updated, settlement_updated, heartbeat",
-    openapi_extra={"security": [{"musubiBearer": []}]},
+    openapi_extra=SECURITY,
 )
 async def mm_events(request: Request) -> Response:
     return await _open(request, MARKET_MAKER)

@@ -1,0 +1,245 @@
+"""AsyncAPI 3.0 fragment for the Musubi SSE channels (merged into `/asyncapi.json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TS = {"type": "string", "format": "date-time", "example": "2025-03-15T09:00:00.000Z"}
+_TS_NULL = {"type": ["string", "null"], "format": "date-time"}
+_DEC = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "example": "100000"}
+_DEC_NULL = {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]+)?$"}
+_PARTY = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_\-]*::1220[0-9a-f]{64}$"}
+_PARTY_NULL = {"type": ["string", "null"], "pattern": r"^[A-Za-z][A-Za-z0-9_\-]*::1220[0-9a-f]{64}$"}
+_UUID = {"type": "string", "format": "uuid"}
+_CCY = {"type": "string", "enum": ["JPYSC0", "USDCx"]}
+
+
+def _obj(props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(props), "properties": props}
+
+
+ORDER = _obj(
+    {
+        "intent_id": _UUID,
+        "status": {
+            "type": "string",
+            "enum": ["PENDING", "QUOTED", "EXECUTING", "SETTLED", "FAILED", "EXPIRED"],
+        },
+        "sender_party_id": _PARTY,
+        "sender_custodian_party_id": _PARTY,
+        "receiver_party_id": _PARTY,
+        "receiver_custodian_party_id": _PARTY,
+        "intent_signature": {"type": "string"},
+        "source_contract_id": {"type": "string"},
+        "source_currency": _CCY,
+        "target_amount": _DEC,
+        "target_currency": _CCY,
+        "source_amount_max": _DEC,
+        "kyc_aml_ref": _UUID,
+        "jurisdiction_sender": {"type": "string", "pattern": "^[A-Z]{2}$"},
+        "jurisdiction_receiver": {"type": "string", "pattern": "^[A-Z]{2}$"},
+        "memo": {"type": ["string", "null"]},
+        "created_at": _TS,
+        "updated_at": _TS,
+        "expires_at": _TS,
+        "custodian_accepted_at": _TS_NULL,
+        "fx_rate": _DEC_NULL,
+        "source_amount_actual": _DEC_NULL,
+        "market_maker_party_id": _PARTY_NULL,
+        "selected_quote_id": {"type": ["string", "null"], "format": "uuid"},
+        "quote_accepted_at": _TS_NULL,
+        "transaction_hash": {"type": ["string", "null"], "pattern": "^0x[0-9a-f]{64}$"},
+        "settled_at": _TS_NULL,
+        "failure_reason": {
+            "type": ["string", "null"],
+            "enum": ["NO_QUOTE", "SLIPPAGE", "KYC_FAIL", "TIMEOUT", "REVERT", "CANCELLED", None],
+        },
+    }
+)
+
+_QUOTE_PROPS: dict[str, Any] = {
+    "quote_id": _UUID,
+    "intent_id": _UUID,
+    "market_maker_party_id": _PARTY,
+    "fx_rate": _DEC,
+    "target_amount": _DEC,
+    "source_amount": _DEC,
+    "valid_until": _TS,
+    "status": {"type": "string", "enum": ["PENDING", "ACCEPTED", "REJECTED", "EXPIRED"]},
+    "created_at": _TS,
+}
+QUOTE = _obj(_QUOTE_PROPS)
+OWN_QUOTE = _obj({k: v for k, v in _QUOTE_PROPS.items() if k != "market_maker_party_id"})
+RFQ = _obj(
+    {
+        "intent_id": _UUID,
+        "created_at": _TS,
+        "expires_at": _TS,
+        "source_currency": _CCY,
+        "target_amount": _DEC,
+        "target_currency": _CCY,
+    }
+)
+SETTLEMENT = _obj(
+    {
+        "intent_id": _UUID,
+        "quote_id": _UUID,
+        "status": ORDER["properties"]["status"],
+        "source_currency": _CCY,
+        "source_amount": _DEC,
+        "target_currency": _CCY,
+        "target_amount": _DEC,
+        "fx_rate": _DEC,
+        "quote_accepted_at": _TS_NULL,
+        "transaction_hash": ORDER["properties"]["transaction_hash"],
+        "settled_at": _TS_NULL,
+        "failure_reason": ORDER["properties"]["failure_reason"],
+        "updated_at": _TS,
+    }
+)
+HEARTBEAT = _obj({"timestamp": _TS})
+
+
+def _message(name: str, summary: str, schema: str, *, sequenced: bool = True) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "name": name,
+        "title": name,
+        "summary": summary,
+        "contentType": "application/json",
+        "payload": {"$ref": f"#/components/schemas/{schema}"},
+    }
+    if sequenced:
+        msg["headers"] = {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "SSE `id:` — the participant stream's sequence number",
+                },
+                "event": {"type": "string", "const": name, "description": "SSE `event:`"},
+            },
+        }
+    else:
+        msg["headers"] = {"type": "object", "properties": {"event": {"type": "string", "const": name}}}
+    return msg
+
+
+_MESSAGES = {
+    "musubiOrderUpdated": _message(
+        "order_updated",
+        "An order was created or changed status or a lifecycle field (to every party of the order)",
+        "MusubiOrder",
+    ),
+    "musubiQuoteReceived": _message(
+        "quote_received", "A new quote on an order (sender side only)", "MusubiQuote"
+    ),
+    "musubiQuoteRequestCreated": _message(
+        "quote_request_created", "An RFQ opened (to every market maker, anonymised)", "MusubiQuoteRequest"
+    ),
+    "musubiQuoteUpdated": _message(
+        "quote_updated", "The maker's own quote was submitted or changed status", "MusubiOwnQuote"
+    ),
+    "musubiSettlementUpdated": _message(
+        "settlement_updated",
+        "The maker's won settlement changed (selection, co-sign, status)",
+        "MusubiSettlement",
+    ),
+    "musubiHeartbeat": _message(
+        "heartbeat",
+        "Keep-alive every REFSERVER_MUSUBI_SSE_HEARTBEAT_MS (30 s); carries no id",
+        "MusubiHeartbeat",
+        sequenced=False,
+    ),
+}
+
+_BINDING_DOC = (
+    "Server-sent events over HTTP GET. Resume with header `Last-Event-ID: <n>` to receive every event "
+    "with id > n (ring first, SQL fallback), then live events, with no gap and no duplicate; the response "
+    "header `X-Resume-Source` is `ring`, `sql`, `mixed` or `live`. `?intent_id=<uuid>` keeps one order's "
+    "events. The token may be given as `?access_token=<jwt>` (the Authorization header wins). The stream "
+    "ends on a control-API disconnect, reset or when the client falls too far behind."
+)
+
+_PARAMS = {
+    "intent_id": {"description": "query: only this order's events (UUID)"},
+    "access_token": {"description": "query: the JWT, for clients that cannot send headers"},
+}
+
+
+def asyncapi() -> dict[str, Any]:
+    ref = "#/components/messages/"
+    return {
+        "channels": {
+            "musubiOrderEvents": {
+                "address": "/api/v1/orders/events",
+                "title": "Musubi institution and custodian events (SSE)",
+                "description": _BINDING_DOC,
+                "parameters": {},
+                "messages": {
+                    "orderUpdated": {"$ref": ref + "musubiOrderUpdated"},
+                    "quoteReceived": {"$ref": ref + "musubiQuoteReceived"},
+                    "heartbeat": {"$ref": ref + "musubiHeartbeat"},
+                },
+                "bindings": {"http": {"method": "GET", "query": {"type": "object", "properties": _PARAMS}}},
+            },
+            "musubiMarketMakerEvents": {
+                "address": "/api/v1/events",
+                "title": "Musubi market-maker events (SSE)",
+                "description": _BINDING_DOC,
+                "parameters": {},
+                "messages": {
+                    "quoteRequestCreated": {"$ref": ref + "musubiQuoteRequestCreated"},
+                    "quoteUpdated": {"$ref": ref + "musubiQuoteUpdated"},
+                    "settlementUpdated": {"$ref": ref + "musubiSettlementUpdated"},
+                    "heartbeat": {"$ref": ref + "musubiHeartbeat"},
+                },
+                "bindings": {"http": {"method": "GET", "query": {"type": "object", "properties": _PARAMS}}},
+            },
+        },
+        "operations": {
+            "musubiReceiveOrderEvents": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/musubiOrderEvents"},
+                "summary": "Institutions and custodians receive their order and quote events",
+                "security": [{"$ref": "#/components/securitySchemes/musubiBearer"}],
+                "messages": [
+                    {"$ref": "#/channels/musubiOrderEvents/messages/orderUpdated"},
+                    {"$ref": "#/channels/musubiOrderEvents/messages/quoteReceived"},
+                    {"$ref": "#/channels/musubiOrderEvents/messages/heartbeat"},
+                ],
+            },
+            "musubiReceiveMarketMakerEvents": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/musubiMarketMakerEvents"},
+                "summary": "Market makers receive RFQs, their quotes' and settlements' changes",
+                "security": [{"$ref": "#/components/securitySchemes/musubiBearer"}],
+                "messages": [
+                    {"$ref": "#/channels/musubiMarketMakerEvents/messages/quoteRequestCreated"},
+                    {"$ref": "#/channels/musubiMarketMakerEvents/messages/quoteUpdated"},
+                    {"$ref": "#/channels/musubiMarketMakerEvents/messages/settlementUpdated"},
+                    {"$ref": "#/channels/musubiMarketMakerEvents/messages/heartbeat"},
+                ],
+            },
+        },
+        "components": {
+            "messages": _MESSAGES,
+            "schemas": {
+                "MusubiOrder": ORDER,
+                "MusubiQuote": QUOTE,
+                "MusubiOwnQuote": OWN_QUOTE,
+                "MusubiQuoteRequest": RFQ,
+                "MusubiSettlement": SETTLEMENT,
+                "MusubiHeartbeat": HEARTBEAT,
+            },
+            "securitySchemes": {
+                "musubiBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "POST /auth/token {client_id, client_secret}; HS256, iss musubi, aud musubi-api. "
+                    "SSE routes also accept ?access_token=<jwt>.",
+                }
+            },
+        },
+    }
