@@ -69,4 +69,9 @@ async def dashboard_config(ctx: Ctx) -> Response:
     out: dict[str, Any] = {"musubi": None, "broker": None, "order_entry": None}
     if ctx.seed_mode == "demo":
         out = _demo_identities()
+    keys = {"musubi": "musubi", "broker": "broker", "order-entry": "order_entry"}
+    for fam in ctx.services.get("_families", []):
+        hook = fam.extra.get("dashboard")
+        if hook is not None:  # a family's own choice wins
+            out[keys[fam.name]] = await hook(ctx)
     return Response(orjson.dumps(out), media_type="application/json")

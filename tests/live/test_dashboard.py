@@ -36,6 +36,8 @@ async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: st
     """Loads with no console errors; quotes tick; a ticket trade shows in positions; a Musubi order moves."""
     from playwright.async_api import async_playwright
 
+    from app.engine.musubi.service import demo_party_id
+
     settings = make_settings(
         sqlite_url,
         seed="demo",
@@ -79,13 +81,11 @@ async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: st
             cust = (
                 await c.post(
                     "/auth/token",
-                    json={
-                        "client_id": cfg["musubi"]["client_id"],
-                        "client_secret": cfg["musubi"]["client_secret"],
-                    },
+                    json={"client_id": "custodian-a", "client_secret": "custodian-a-secret"},
                 )
             ).json()["data"]["token"]
-            parties = {"sender_custodian_party_id": cfg["musubi"]["party_id"]}
+            assert cfg["musubi"]["client_id"]
+            parties = {"sender_custodian_party_id": demo_party_id("CustodianA")}
             body = await _order_body(c, parties)
             created = await c.post("/api/v1/orders", json=body, headers={"Authorization": f"Bearer {tok}"})
             assert created.status_code == 201, created.text
