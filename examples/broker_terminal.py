@@ -331,8 +331,6 @@ class BrokerTerminal:
                 raise
             finally:
                 self._ws = None
-            if ws.close_code == 4401:
-                raise TokenRejected(ws.close_reason or "")
 
     def _on_frame(self, raw: str | bytes) -> None:
         if raw == "pong":

@@ -185,6 +185,7 @@ class Custodian:
         self.connected = asyncio.Event()
         self._changed = asyncio.Event()
         self._deadlines: dict[str, asyncio.Task[None]] = {}
+        self._window_over: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._load_state()
 
@@ -381,6 +382,7 @@ class Custodian:
         """Co-sign the best valid quote once enough are in (or the window is over)."""
         if intent_id in self.cosigned:
             return
+        window_over = window_over or intent_id in self._window_over
         order = await self.get_order(intent_id)
         if order["status"] not in ("PENDING", "QUOTED") or order["quote_accepted_at"] is not None:
             if order["quote_accepted_at"] is not None and order["selected_quote_id"]:
@@ -416,6 +418,7 @@ class Custodian:
                 continue
             self.stats["cosigns"] += 1
             self.cosigned[intent_id] = quote["quote_id"]
+            self._notify()  # (a window timer co-signs outside the event loop)
             task = self._deadlines.pop(intent_id, None)
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -424,6 +427,7 @@ class Custodian:
 
     async def _window(self, intent_id: str) -> None:
         await asyncio.sleep(self.quote_window_s)
+        self._window_over.add(intent_id)  # from now on every new quote is considered at once
         with contextlib.suppress(MusubiError, httpx.HTTPError):
             await self.consider_quotes(intent_id, window_over=True)
 

@@ -43,7 +43,7 @@ async def test_custodian_accepts_cosigns_best_and_settles_once(sqlite_url: str) 
     expired cheaper one, not one over source_amount_max); it detects a gap in the SSE ids (skip)
     and reconnects from its last processed id, resumes after a dropped stream with Last-Event-ID,
     refreshes its token on 401 after the clock passed the token lifetime and retries an injected
-    502 CANTON_ERROR; SETTLED is handled once per (intent_id, transaction_hash) even when the whole
+    502 CANTON_ERROR; a lone quote is co-signed when its quote window closes; SETTLED is handled once per (intent_id, transaction_hash) even when the whole
     stream is replayed; its proactive refresh happens 60 s before expiry. End state = server's."""
     settings = make_settings(
         sqlite_url,
@@ -164,13 +164,21 @@ async def test_custodian_accepts_cosigns_best_and_settles_once(sqlite_url: str) 
                 await admin(f"/musubi/orders/{b}/quotes", {"fx_rate": fx})
             await custodian.wait_until(lambda: b in custodian.cosigned, 5)
             assert custodian.stats["retries"] == 1
+
+            # order C gets a single quote: co-signed when the quote window closes
+            custodian.quote_window_s = 0.2
+            c = await create_order()
+            await custodian.wait_until(lambda: c in custodian.accepted, 5)
+            lone = (await admin(f"/musubi/orders/{c}/quotes", {"fx_rate": "150.6"}))["quote_id"]
+            await custodian.wait_until(lambda: custodian.cosigned.get(c) == lone, 5)
+
             await admin("/clock", {"action": "advance", "ms": 5000})
-            await custodian.wait_until(lambda: any(k[0] == b for k in custodian.settled), 5)
+            await custodian.wait_until(lambda: {k[0] for k in custodian.settled} == {a, b, c}, 5)
 
             # end state: the settled set and the co-signed quotes are the server's
             orders = await si.call("GET", "/api/v1/orders", None)
             settled = {(o["intent_id"], o["transaction_hash"]) for o in orders if o["status"] == "SETTLED"}
-            assert set(custodian.settled) == settled and len(settled) == 2
+            assert set(custodian.settled) == settled and len(settled) == 3
             assert custodian.cosigned == {o["intent_id"]: o["selected_quote_id"] for o in orders}
             assert (await server_order(b))["source_amount_actual"] == "150200"
             head = (await http.get(f"/_admin{stream}", headers=ADMIN_HEADERS)).json()["head"]
