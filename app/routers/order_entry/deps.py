@@ -1,0 +1,55 @@
+"""Who may call an Order Entry route: SC-* signed agents with a scope (`SignedRead`, …)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from app.engine.errors import ServiceUnavailable
+from app.engine.order_entry.service import Agent, OrderEntryService
+
+FAMILY = "order-entry"
+
+
+def get_service(conn: HTTPConnection) -> OrderEntryService:
+    svc: OrderEntryService | None = conn.app.state.ctx.services.get(FAMILY)
+    if svc is None:
+        raise ServiceUnavailable("order entry is not running")
+    return svc
+
+
+Service = Annotated[OrderEntryService, Depends(get_service)]
+
+
+@dataclass(slots=True)
+class Signed:
+    svc: OrderEntryService
+    agent: Agent
+    body: bytes
+
+
+async def signed_request(request: Request) -> Signed:
+    """Authenticate the SC-* headers of `request` (401 with the precise code)."""
+    svc = get_service(request)
+    body = await request.body()
+    scope = request.scope
+    raw_path: bytes | None = scope.get("raw_path")
+    # the path exactly as sent (percent-encoded), without any query string
+    path = raw_path.split(b"?", 1)[0].decode("latin-1") if raw_path else scope["path"]
+    query = scope.get("query_string", b"").decode("latin-1")
+    agent = svc.authenticate(scope["method"], path, query, request.headers, body)
+    request.state.caller = agent.api_key_id
+    return Signed(svc, agent, body)
+
+
+async def _signed_read(request: Request) -> Signed:
+    s = await signed_request(request)
+    s.svc.require_scope(s.agent, "read")
+    return s
+
+
+SignedAgent = Annotated[Signed, Depends(signed_request)]  # scopes checked per action
+SignedRead = Annotated[Signed, Depends(_signed_read)]

@@ -1,0 +1,201 @@
+"""Order Entry REST (CONTRACT §4.2): markets, limits, bootstrap, the signed batch, open
+orders, gap-fill and the WebSocket token. Every route is SC-* signed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from app.engine.order_entry import auth
+from app.engine.order_entry.markets import MARKETS
+from app.engine.order_entry.service import FAMILY, MAX_ACTIONS
+from app.routers.order_entry.deps import SignedRead, signed_request
+
+router = APIRouter(tags=["order-entry"])
+
+_MARKETS = orjson.dumps({"markets": [m.to_json() for m in MARKETS]})
+_BATCH_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["version", "actions"],
+                    "properties": {
+                        "version": {"type": "integer", "enum": [1]},
+                        "idempotencyKey": {"type": "string", "maxLength": 200},
+                        "actions": {
+                            "type": "array",
+                            "maxItems": MAX_ACTIONS,
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "payload": {
+                                        "type": "object",
+                                        "properties": {
+                                            "account": {
+                                                "type": "string",
+                                                "example": "0xa11ce00000000000000000000000000000000001",
+                                            },
+                                            "nonce": {"type": "integer"},
+                                            "ts": {"type": "integer"},
+                                            "action": {
+                                                "type": "object",
+                                                "description": "externally tagged: SpotPlaceOrder | SpotCancelOrder | SpotReplaceOrder | SpotCancelAll",
+                                            },
+                                        },
+                                    },
+                                    "signature": {
+                                        "type": "object",
+                                        "properties": {
+                                            "scheme": {"type": "string"},
+                                            "bytes": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+_SC_HEADERS = (
+    ("SC-Auth-Version", "always 2"),
+    ("SC-Key", "apiKeyId (spk_…)"),
+    ("SC-Nonce", "integer, never reused by the same key"),
+    ("SC-Timestamp", "ms since the epoch, within ±30 s of the server's wall clock"),
+    ("SC-Passphrase", "apiPassphrase (spp_…)"),
+    ("SC-Signature", "hex HMAC-SHA256(apiSecret, canonical string) — see the Order Entry docs"),
+)
+SIGNED: dict[str, Any] = {
+    "parameters": [
+        {"name": n, "in": "header", "required": True, "schema": {"type": "string"}, "description": d}
+        for n, d in _SC_HEADERS
+    ]
+}
+_BATCH_DOC = {**_BATCH_SCHEMA, **SIGNED}
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/api/v1/order-entry/orders",
+    summary="Signed batch of actions: fast admission acks; outcomes arrive on the execution stream",
+    openapi_extra=_BATCH_DOC,
+)
+async def submit_orders(request: Request) -> Response:
+    # the hot path: authenticated here rather than through dependency injection (same checks)
+    signed = await signed_request(request)
+    out = await signed.svc.submit_batch(signed.agent, signed.body)
+    return Response(out, media_type="application/json")
+
+
+@router.post(
+    "/api/v1/bsl/orders/batch",
+    summary="Legacy alias of POST /api/v1/order-entry/orders",
+    openapi_extra=_BATCH_DOC,
+)
+async def submit_orders_legacy(request: Request) -> Response:
+    signed = await signed_request(request)
+    out = await signed.svc.submit_batch(signed.agent, signed.body)
+    return Response(out, media_type="application/json")
+
+
+@router.get("/api/v1/order-entry/markets", summary="The markets and their shards", openapi_extra=SIGNED)
+async def markets(signed: SignedRead) -> Response:
+    return Response(_MARKETS, media_type="application/json")
+
+
+@router.get(
+    "/api/v1/order-entry/limits",
+    summary="Limits (header x-bsl-contract: bsl-order-entry-v1)",
+    openapi_extra=SIGNED,
+)
+async def limits(signed: SignedRead) -> Response:
+    s = signed.svc.ctx.settings
+    body = {
+        "contract": "bsl-order-entry-v1",
+        "maxActionsPerBatch": MAX_ACTIONS,
+        "timestampSkewMs": auth.SKEW_MS,
+        "executionsDefaultLimit": 1000,
+        "executionsMaxLimit": 10_000,
+        "wsTokenTtlMs": s.oe_ws_token_ttl_ms,
+        "wsPingIntervalMs": s.oe_ws_ping_interval_ms,
+        "wsPongTimeoutMs": s.oe_ws_pong_timeout_ms,
+        "scopes": list(auth.SCOPES),
+    }
+    return _json(body, headers={"x-bsl-contract": "bsl-order-entry-v1"})
+
+
+@router.get(
+    "/api/v1/accounts/{account}/bootstrap",
+    summary="Balances, risk and the payload nonce floor",
+    openapi_extra=SIGNED,
+)
+async def bootstrap(signed: SignedRead, account: str) -> Response:
+    acct = signed.svc.require_account(signed.agent, account)
+    return _json(signed.svc.bootstrap(acct))
+
+
+@router.get(
+    "/api/v1/order-entry/accounts/{account}/open-orders",
+    summary="Open-orders snapshot with the last stream seq it includes",
+    openapi_extra=SIGNED,
+)
+async def open_orders(signed: SignedRead, account: str) -> Response:
+    acct = signed.svc.require_account(signed.agent, account)
+    seq, orders = await signed.svc.open_orders(acct)
+    return _json({"account": acct, "seq": seq, "orders": orders})
+
+
+@router.get(
+    "/api/v1/order-entry/accounts/{account}/executions",
+    summary="Gap-fill: execution events with seq >= fromSeq (ring first, SQL fallback)",
+    openapi_extra=SIGNED,
+)
+async def executions(
+    signed: SignedRead,
+    account: str,
+    from_seq: int = Query(
+        1, alias="fromSeq", ge=0, description="first seq wanted (events with seq >= fromSeq)"
+    ),
+    limit: int = Query(
+        1000, ge=1, le=10_000, description="at most this many events (default 1000, max 10000)"
+    ),
+) -> Response:
+    acct = signed.svc.require_account(signed.agent, account)
+    from_seq = max(from_seq, 1)
+    res = await signed.svc.ctx.streams.read(FAMILY, acct, from_seq, limit)
+    events = res.events
+    to_seq = events[-1].seq if events else None
+    next_seq = (to_seq + 1) if to_seq is not None else from_seq
+    has_more = res.head >= next_seq
+    head = orjson.dumps(
+        {
+            "account": acct,
+            "fromSeq": from_seq,
+            "toSeq": to_seq,
+            "source": res.source,
+            "hasMore": has_more,
+            "nextSeq": next_seq,
+        }
+    )
+    # splice the stored event bytes in as they are: no re-serialisation
+    body = b"".join((head[:-1], b',"events":[', b",".join(e.data for e in events), b"]}"))
+    return Response(body, media_type="application/json")
+
+
+@router.post("/api/v1/ws/token", summary="A single-use token for the private WebSocket", openapi_extra=SIGNED)
+async def ws_token(signed: SignedRead) -> Response:
+    tok = signed.svc.issue_ws_token(signed.agent)
+    return _json({"token": tok.token, "expiresAtMs": tok.expires_ms, "account": tok.account})

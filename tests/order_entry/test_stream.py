@@ -1,0 +1,187 @@
+"""Execution stream reads (CONTRACT §1, §4.2): gap-fill ring vs SQL, the open-orders snapshot's
+seq, contiguity, and rebuilding books and balances from the tables after a restart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_settings, running_app
+from tests.order_entry.helpers import RICH, new_agent
+
+pytestmark = pytest.mark.anyio
+BTC = 1
+
+
+async def test_gap_fill_ring_vs_sql(db_url: str) -> None:
+    """With a 5-event ring, reads far behind report sql / mixed and return exactly the events a
+    ring read returns; paging with hasMore/nextSeq covers the stream once."""
+    async with running_app(make_settings(db_url, ring_max_events=5)) as r:
+        a = await new_agent(r.client, fund=RICH)
+        await a.batch(
+            [
+                a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 7, "qty": 1})
+                for _ in range(12)
+            ]
+        )
+        await r.ctx.services["order-entry"].drain()
+        ring = await a.executions(8)
+        assert ring["source"] == "ring" and [e["seq"] for e in ring["events"]] == [8, 9, 10, 11, 12]
+        assert ring["hasMore"] is False and ring["toSeq"] == 12 and ring["nextSeq"] == 13
+        sql = await a.executions(1, 4)
+        assert sql["source"] == "sql" and [e["seq"] for e in sql["events"]] == [1, 2, 3, 4]
+        assert sql["hasMore"] is True and sql["nextSeq"] == 5 and sql["fromSeq"] == 1 and sql["toSeq"] == 4
+        mixed = await a.executions(3)
+        assert mixed["source"] == "mixed" and [e["seq"] for e in mixed["events"]] == list(range(3, 13))
+        assert mixed["events"][5:] == ring["events"]  # byte-identical whichever source served them
+        assert mixed["events"][:2] == sql["events"][2:]
+        empty = await a.executions(13)
+        assert empty["events"] == [] and empty["hasMore"] is False and empty["nextSeq"] == 13
+        # paging
+        seen: list[int] = []
+        nxt = 1
+        while True:
+            page = await a.executions(nxt, 5)
+            seen += [e["seq"] for e in page["events"]]
+            if not page["hasMore"]:
+                break
+            nxt = page["nextSeq"]
+        assert seen == list(range(1, 13))
+        for q in ("limit=0", "limit=10001", "fromSeq=-1", "fromSeq=x"):
+            resp = await a.get(f"/api/v1/order-entry/accounts/{a.account}/executions", q)
+            assert resp.status_code == 400 and resp.json()["error"]["code"] == "INVALID_REQUEST"
+            assert q.split("=")[0] in resp.json()["error"]["message"]
+
+
+async def test_snapshot_seq_matches_orders(sqlite_url: str) -> None:
+    """The open-orders snapshot's seq is the last event it includes: replaying events 1..seq
+    gives exactly the snapshot's orders."""
+    async with running_app(make_settings(sqlite_url, oe_liquidity="on")) as r:
+        a = await new_agent(r.client, fund=RICH)
+        for i in range(6):
+            await a.place(BTC, "Bid" if i % 2 else "Ask", 64_990 + 20 * i, 2)
+            snap = await a.open_orders()
+            evs = [e["data"] for e in (await a.executions(1, 10_000))["events"] if e["seq"] <= snap["seq"]]
+            assert apply(evs) == {o["orderId"]: (o["leavesQty"], o["cumQty"]) for o in snap["orders"]}
+
+
+def apply(events: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    book: dict[str, tuple[int, int]] = {}
+    for d in events:
+        oid, st = d["orderId"], d["status"]
+        if st in ("NEW", "PARTIALLY_FILLED", "REPLACED"):
+            book[oid] = (d["leavesQty"], d["cumQty"])
+        elif st in ("FILLED", "CANCELED", "EXPIRED"):
+            book.pop(oid, None)
+    return book
+
+
+async def test_restart_rebuilds_books_and_balances(db_url: str) -> None:
+    """After a restart the books, balances, nonce floor and id counters come back from the
+    tables: a resting order still matches, seqs and fill ids continue."""
+    settings = make_settings(db_url)
+    async with running_app(settings) as r:
+        a = await new_agent(r.client, fund={"BTC": 10})
+        b = await new_agent(r.client, fund={"USDC": 10_000})
+        await a.place(BTC, "Ask", 100, 4, coid="rests")
+        await b.place(BTC, "Bid", 100, 1)
+        await r.ctx.services["order-entry"].drain()
+        before_a = await a.bootstrap()
+        before_b = await b.bootstrap()
+        head_a = (await a.open_orders())["seq"]
+    async with running_app(settings) as r2:
+        a.client = b.client = r2.client
+        assert await a.bootstrap() == before_a
+        assert await b.bootstrap() == before_b
+        await b.place(BTC, "Bid", 100, 3)
+        await r2.ctx.services["order-entry"].drain()
+        evs = [e["data"] for e in await a.all_events()]
+        assert [e["seq"] for e in evs] == list(range(1, head_a + 2))
+        assert evs[-1]["status"] == "FILLED" and evs[-1]["cumQty"] == 4
+        fills = [e["fillId"] for e in evs if e["fillId"]]
+        assert len(set(fills)) == 2
+        assert (await a.open_orders())["orders"] == []
+        assert (await b.bootstrap())["balances"]["BTC"]["free"] == 4
+
+
+async def test_control_reset_wipes_and_reseeds(sqlite_url: str) -> None:
+    """/_admin/reset wipes agents, orders, balances and streams, re-seeds the demo agents, and
+    the venue works again at once."""
+    from app.engine.order_entry.service import DEMO_AGENTS
+    from tests.conftest import ADMIN_HEADERS
+    from tests.order_entry.helpers import OE, Creds
+
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, fund=RICH)
+        await a.place(BTC, "Bid", 100, 1)
+        await r.ctx.services["order-entry"].drain()
+        resp = await r.client.post("/_admin/reset", json={"seed": "demo"}, headers=ADMIN_HEADERS)
+        assert resp.status_code == 200
+        resp = await a.get("/api/v1/order-entry/markets")
+        assert resp.json()["error"]["code"] == "INVALID_KEY"
+        d = DEMO_AGENTS[1]
+        demo = OE(r.client, Creds(d.api_key_id, d.api_secret, d.api_passphrase, d.account, list(d.scopes)))
+        assert (await demo.bootstrap())["balances"]["USDC"]["free"] > 0
+        order = await demo.place(BTC, "Bid", 64_000, 1)
+        await r.ctx.services["order-entry"].drain()
+        assert [o["orderId"] for o in (await demo.open_orders())["orders"]] == [order["orderId"]]
+        assert (await demo.executions())["events"][0]["seq"] == 1
+
+
+async def test_admitted_orders_survive_a_crash_before_matching(db_url: str) -> None:
+    """Orders acknowledged but not yet matched when the process died (their engine worker never
+    ran) are re-submitted at start: they get their NEW and match as if nothing happened."""
+    settings = make_settings(db_url)
+    async with running_app(settings) as r:
+        a = await new_agent(r.client, fund={"USDC": 10_000})
+        b = await new_agent(r.client, fund={"BTC": 10})
+        await b.place(BTC, "Ask", 100, 2)
+        svc = r.ctx.services["order-entry"]
+        await svc.drain()
+        for w in svc.workers.values():  # the engine stops: as if the process died right after the ack
+            await w.stop()
+        acked = await a.place(BTC, "Bid", 100, 5, coid="survivor")
+        assert acked["accepted"]
+        assert (await a.executions())["events"] == []  # nothing was matched yet
+        svc.workers.clear()  # nothing left to drain at shutdown
+    async with running_app(settings) as r2:
+        a.client = b.client = r2.client
+        await r2.ctx.services["order-entry"].drain()
+        evs = [e["data"] for e in await a.all_events()]
+        assert [(e["status"], e["filledQty"]) for e in evs] == [("NEW", 0), ("PARTIALLY_FILLED", 2)]
+        assert evs[0]["orderId"] == acked["orderId"]
+        snap = await a.open_orders()
+        assert [(o["clientOrderId"], o["leavesQty"]) for o in snap["orders"]] == [("survivor", 3)]
+        assert (await a.bootstrap())["balances"]["USDC"] == {"free": 10_000 - 500, "reserved": 300}
+
+
+async def test_failed_commit_rebuilds_from_the_database(sqlite_url: str) -> None:
+    """When a commit fails, the batch is answered 503 and not executed; the venue rebuilds its
+    memory from the tables and goes on (balances, floors and the stream agree with the DB)."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, fund={"USDC": 1_000})
+        await a.place(BTC, "Bid", 10, 10, coid="kept")
+        svc = r.ctx.services["order-entry"]
+        await svc.drain()
+        before = await a.bootstrap()
+        seq = len(await a.all_events())
+        fail = {"once": True}
+
+        def boom(conn: object) -> None:
+            if fail.pop("once", False):
+                raise RuntimeError("disk on fire")
+
+        r.ctx.streams.sequencer.before_commit = boom
+        resp = await a.batch(
+            [a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 10, "qty": 50})]
+        )
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        await svc._recovery
+        assert await a.bootstrap() == before
+        assert len(await a.all_events()) == seq
+        ok = await a.place(BTC, "Bid", 10, 5, coid="after")
+        await svc.drain()
+        evs = [e["data"] for e in await a.all_events()]
+        assert [e["seq"] for e in evs] == list(range(1, seq + 2)) and evs[-1]["orderId"] == ok["orderId"]
+        assert sorted(o["clientOrderId"] for o in (await a.open_orders())["orders"]) == ["after", "kept"]
