@@ -45,7 +45,6 @@ async def test_client_recovers_from_gap_drop_expired_token_faults_and_restart(
     stream (disconnect) with fromSeq, replaces a spare WS token that expired on the domain clock
     (4401 → fresh token), and after a restart from its persisted seq still gets the fills made
     while it was down; its open orders, fills and seq end equal to the server's."""
-    pytest.importorskip("app.engine.order_entry.service", reason="Order Entry is not in this tree yet")
     settings = make_settings(sqlite_url, seed="demo", clock="frozen", broker_tick_interval_ms=0)
     state = tmp_path / "oe-state.json"
     async with live_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
