@@ -1,0 +1,1 @@
+"""Reference clients for refserver's three API families (see examples/README.md)."""
