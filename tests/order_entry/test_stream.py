@@ -54,10 +54,10 @@ async def test_gap_fill_ring_vs_sql(db_url: str) -> None:
             assert q.split("=")[0] in resp.json()["error"]["message"]
 
 
-async def test_snapshot_seq_matches_orders(sqlite_url: str) -> None:
+async def test_snapshot_seq_matches_orders(db_url: str) -> None:
     """The open-orders snapshot's seq is the last event it includes: replaying events 1..seq
     gives exactly the snapshot's orders."""
-    async with running_app(make_settings(sqlite_url, oe_liquidity="on")) as r:
+    async with running_app(make_settings(db_url, oe_liquidity="on")) as r:
         a = await new_agent(r.client, fund=RICH)
         for i in range(6):
             await a.place(BTC, "Bid" if i % 2 else "Ask", 64_990 + 20 * i, 2)
