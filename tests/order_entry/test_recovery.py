@@ -212,9 +212,6 @@ async def run_seed(url: str, seed: int, batches: int) -> None:
         assert rc.fills == server_fills
         assert server_fills, "the flow should trade"
         assert cuts > 0 and rc.reconnects > 0 and rc.from_ws > 0
-        print(
-            f"seed {seed}: seq {snap['seq']} cuts {cuts} reconnects {rc.reconnects} gap-fills {rc.gap_fills} ws {rc.from_ws}"
-        )
 
 
 @pytest.mark.parametrize("seed", range(12))
