@@ -310,9 +310,10 @@ async def _latency(port: int, creds: dict[str, Any], rate: int, seconds: float) 
     sent: dict[str, float] = {}
     lat: list[float] = []
     all_seen = asyncio.Event()
-    url = f"ws://127.0.0.1:{port}/api/v1/ws/private/{creds['account']}?token={token}"
+    url = f"ws://127.0.0.1:{port}/api/v1/ws/private/{creds['account']}"
     async with connect(url) as ws:
-        await ws.recv()  # authenticated
+        await ws.send(orjson.dumps({"op": "authenticate", "token": token}).decode())
+        await ws.recv()  # authenticated: subscribed, every later event will arrive
 
         async def reader() -> None:
             async for raw in ws:

@@ -54,16 +54,49 @@ async def test_gap_fill_ring_vs_sql(db_url: str) -> None:
             assert q.split("=")[0] in resp.json()["error"]["message"]
 
 
-async def test_snapshot_seq_matches_orders(sqlite_url: str) -> None:
-    """The open-orders snapshot's seq is the last event it includes: replaying events 1..seq
-    gives exactly the snapshot's orders."""
-    async with running_app(make_settings(sqlite_url, oe_liquidity="on")) as r:
+async def test_snapshot_seq_matches_orders(db_url: str) -> None:
+    """The open-orders snapshot's seq is the last event it includes — also while orders keep
+    arriving, filling and being cancelled: replaying events 1..seq gives exactly its orders."""
+    import asyncio
+    import random
+
+    async with running_app(make_settings(db_url, oe_liquidity="on")) as r:
         a = await new_agent(r.client, fund=RICH)
-        for i in range(6):
-            await a.place(BTC, "Bid" if i % 2 else "Ask", 64_990 + 20 * i, 2)
-            snap = await a.open_orders()
-            evs = [e["data"] for e in (await a.executions(1, 10_000))["events"] if e["seq"] <= snap["seq"]]
-            assert apply(evs) == {o["orderId"]: (o["leavesQty"], o["cumQty"]) for o in snap["orders"]}
+        b = await new_agent(r.client, fund=RICH)
+        rng = random.Random(5)
+        stop = asyncio.Event()
+
+        async def flow() -> None:
+            while not stop.is_set():
+                who = a if rng.random() < 0.7 else b
+                acts = [
+                    who.action(
+                        "SpotPlaceOrder",
+                        {
+                            "market": BTC,
+                            "side": rng.choice(("Bid", "Ask")),
+                            "price": 65_000 + rng.randint(-4, 4) * 10,
+                            "qty": rng.randint(1, 60),
+                            "timeInForce": rng.choice(("gtc", "ioc")),
+                        },
+                    )
+                    for _ in range(rng.randint(1, 3))
+                ]
+                if who is a and rng.random() < 0.2:
+                    acts.append(a.action("SpotCancelAll", {}))
+                await who.batch(acts)
+
+        task = asyncio.create_task(flow())
+        try:
+            for _ in range(12):
+                snap = await a.open_orders()
+                evs = [e["data"] for e in await a.all_events() if e["seq"] <= snap["seq"]]
+                assert len(evs) == snap["seq"]
+                assert apply(evs) == {o["orderId"]: (o["leavesQty"], o["cumQty"]) for o in snap["orders"]}
+        finally:
+            stop.set()
+            await task
+        assert snap["seq"] > 0
 
 
 def apply(events: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:

@@ -50,6 +50,20 @@ def ws_url(live: Live, account: str, query: str = "", alias: bool = False) -> st
     return f"{live.ws_base}/api/v1/ws/{kind}/{account}" + (f"?{query}" if query else "")
 
 
+@asynccontextmanager
+async def session(live: Live, a: OE, from_seq: int | None = None) -> AsyncIterator[ClientConnection]:
+    """A session authenticated by the first frame: once `authenticated` arrives, every event
+    committed from then on is delivered."""
+    frame: dict[str, Any] = {"op": "authenticate", "token": await a.ws_token()}
+    if from_seq is not None:
+        frame["fromSeq"] = from_seq
+    async with connect(ws_url(live, a.account)) as ws:
+        await ws.send(orjson.dumps(frame).decode())
+        hello = await recv(ws)
+        assert hello["op"] == "authenticated" and hello["account"] == a.account
+        yield ws
+
+
 async def orders(a: OE, n: int, price: int = 10) -> None:
     for _ in range(n):
         await a.place(BTC, "Bid", price, 1)
@@ -57,7 +71,7 @@ async def orders(a: OE, n: int, price: int = 10) -> None:
 
 async def test_replay_then_live_no_gap(db_url: str) -> None:
     """fromSeq replays every event ≥ N (envelope of §4.5), then continues live with no gap and no
-    duplicate; the `authenticated` frame comes first."""
+    duplicate; with a query token the events are the first frames."""
     async with server(url=db_url) as (live, client):
         a = await new_agent(client, fund=RICH)
         await orders(a, 4)
@@ -65,9 +79,6 @@ async def test_replay_then_live_no_gap(db_url: str) -> None:
         await svc.drain()
         token = await a.ws_token()
         async with connect(ws_url(live, a.account, f"token={token}&fromSeq=2")) as ws:
-            hello = await recv(ws)
-            assert hello["op"] == "authenticated" and hello["account"] == a.account
-            assert hello["sessionId"].startswith("sess_")
             got = [await recv(ws) for _ in range(3)]
             assert [f["seq"] for f in got] == [2, 3, 4]
             f = got[0]
@@ -122,6 +133,7 @@ async def test_auth_frame_and_alias(sqlite_url: str) -> None:
             await ws.send(orjson.dumps({"op": "authenticate", "token": token, "fromSeq": 1}).decode())
             hello = await recv(ws)
             assert hello["op"] == "authenticated" and hello["account"] == a.account
+            assert hello["sessionId"].startswith("sess_")
             assert [(await recv(ws))["seq"] for _ in range(2)] == [1, 2]
             await ws.send(orjson.dumps({"op": "ping", "ts": 5}).decode())
             assert await recv(ws) == {"op": "pong", "ts": 5}
@@ -134,8 +146,9 @@ async def test_token_refusals_close_4401(sqlite_url: str) -> None:
         a = await new_agent(client, fund=RICH)
         b = await new_agent(client)
         token = await a.ws_token()
-        async with connect(ws_url(live, a.account, f"token={token}")) as ws:
-            assert (await recv(ws))["op"] == "authenticated"
+        async with connect(ws_url(live, a.account, f"token={token}&fromSeq=1")) as ws:
+            await orders(a, 1)
+            assert (await recv(ws))["seq"] == 1  # open: its first frame is the event
         async with connect(ws_url(live, a.account, f"token={token}")) as ws:
             assert await close_code(ws) == (4401, "token already used")
         async with connect(ws_url(live, a.account, "token=wst_nope")) as ws:
@@ -160,8 +173,7 @@ async def test_heartbeat_pong_keeps_alive_and_silence_closes_4000(sqlite_url: st
     """The server pings every interval; answering keeps the session open, silence closes 4000."""
     async with server(url=sqlite_url, oe_ws_ping_interval_ms=50, oe_ws_pong_timeout_ms=500) as (live, client):
         a = await new_agent(client, fund=RICH)
-        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
-            assert (await recv(ws))["op"] == "authenticated"
+        async with session(live, a) as ws:
             for _ in range(4):
                 ping = await recv(ws)
                 assert ping["op"] == "ping" and isinstance(ping["ts"], int)
@@ -170,8 +182,7 @@ async def test_heartbeat_pong_keeps_alive_and_silence_closes_4000(sqlite_url: st
             while (f := await recv(ws)).get("op") == "ping":
                 await ws.send(orjson.dumps({"op": "pong", "ts": f["ts"]}).decode())
             assert f["seq"] == 1
-        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
-            assert (await recv(ws))["op"] == "authenticated"
+        async with session(live, a) as ws:
             code, _ = await close_code(ws)
             assert code == 4000
 
@@ -181,8 +192,7 @@ async def test_control_disconnect_and_skip(sqlite_url: str) -> None:
     a real gap, which gap-fill then closes."""
     async with server(url=sqlite_url) as (live, client):
         a = await new_agent(client, fund=RICH)
-        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
-            assert (await recv(ws))["op"] == "authenticated"
+        async with session(live, a) as ws:
             await orders(a, 1)
             assert (await recv(ws))["seq"] == 1
             resp = await client.post(
@@ -206,8 +216,7 @@ async def test_slow_consumer_resync_required(sqlite_url: str) -> None:
     """A subscriber the server had to drop gets {"op":"resync_required","fromSeq":N}, then 4008."""
     async with server(url=sqlite_url, subscriber_queue_max=2) as (live, client):
         a = await new_agent(client, fund=RICH)
-        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
-            assert (await recv(ws))["op"] == "authenticated"
+        async with session(live, a) as ws:
             # one batch → 5 events committed (and pushed) at once: more than the queue holds
             await a.batch(
                 [
@@ -225,8 +234,7 @@ async def test_revoked_key_closes_its_sessions(sqlite_url: str) -> None:
     """Revoking the key that minted a session's token closes that session at once (4401)."""
     async with server(url=sqlite_url) as (live, client):
         a = await new_agent(client, fund=RICH)
-        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}")) as ws:
-            assert (await recv(ws))["op"] == "authenticated"
+        async with session(live, a) as ws:
             resp = await client.delete(
                 f"/_admin/order-entry/agents/{a.creds.api_key_id}", headers=ADMIN_HEADERS
             )
@@ -247,7 +255,6 @@ async def test_resume_from_sql_then_live(db_url: str) -> None:
         )
         await live.ctx.services["order-entry"].drain()
         async with connect(ws_url(live, a.account, f"token={await a.ws_token()}&fromSeq=1")) as ws:
-            assert (await recv(ws))["op"] == "authenticated"
             assert [(await recv(ws))["seq"] for _ in range(8)] == list(range(1, 9))
             await orders(a, 2, price=4)
             assert [(await recv(ws))["seq"] for _ in range(2)] == [9, 10]

@@ -132,7 +132,8 @@ def asyncapi() -> dict[str, Any]:
         ),
         "orderEntryAuthenticated": _message(
             "orderEntryAuthenticated",
-            "The session is authenticated and subscribed; events follow",
+            "Answer to the authenticate frame (not sent for a ?token= session): authenticated and "
+            "subscribed; every event committed from now on follows",
             _op(
                 {"op": {"const": "authenticated"}, "account": STR, "sessionId": STR},
                 ["op", "account", "sessionId"],

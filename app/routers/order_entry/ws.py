@@ -1,14 +1,16 @@
 """The private execution WebSocket (CONTRACT §4.5): `/api/v1/ws/private/{account}` and its
 legacy alias `/api/v1/ws/bsl/{account}`.
 
-States: CONNECTED → (token in the query, or the first frame `{"op":"authenticate"}`) →
-AUTHENTICATED → replay from `fromSeq` (ring, then SQL) → LIVE. The session is a race of
-tasks — sender (stream → socket), receiver (pongs, client pings, disconnect), pinger
-(wall-clock heartbeat), closer (key revoked) — the first to finish decides the close code:
+States: CONNECTED → (token in the query, or the first frame `{"op":"authenticate"}`, answered
+`{"op":"authenticated"}`) → AUTHENTICATED → replay from `fromSeq` (ring, then SQL) → LIVE.
+The session is a race of tasks — sender (stream → socket), receiver (pongs, client pings,
+disconnect), pinger (wall-clock heartbeat), closer (key revoked) — the first to finish decides
+the close code:
 
     4401  bad / expired / reused token, another account's path, key revoked
     4000  no pong within REFSERVER_OE_WS_PONG_TIMEOUT_MS
     4008  slow consumer, after {"op":"resync_required","fromSeq":N}
+    4400  malformed fromSeq
     1012  the stream was closed by the server (control-API disconnect, reset, shutdown)
 """
 
@@ -72,7 +74,8 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
     params = websocket.query_params
     token: Any = params.get("token")
     from_raw: Any = params.get("fromSeq")
-    if token is None:
+    by_frame = token is None
+    if by_frame:
         try:
             first = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S)
             msg = orjson.loads(first)
@@ -93,18 +96,21 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
     if isinstance(from_seq, str):
         await _close(websocket, 4400, from_seq)
         return
-    # subscribe before saying "authenticated": every event committed after that frame is delivered
+    # subscribe before answering "authenticated": every event committed after that frame is delivered
     sub = await ctx.streams.subscribe(
         FAMILY, tok.account, None if from_seq is None else max(from_seq, 1), catch_up=False
     )
-    session_id = "sess_" + secrets.token_hex(8)
-    try:
-        await websocket.send_text(
-            orjson.dumps({"op": "authenticated", "account": tok.account, "sessionId": session_id}).decode()
-        )
-    except Exception:
-        sub.close()
-        return
+    if by_frame:  # a query-token session starts with its events, nothing else
+        session_id = "sess_" + secrets.token_hex(8)
+        try:
+            await websocket.send_text(
+                orjson.dumps(
+                    {"op": "authenticated", "account": tok.account, "sessionId": session_id}
+                ).decode()
+            )
+        except Exception:
+            sub.close()
+            return
     loop = asyncio.get_running_loop()
     closer: asyncio.Future[Close] = loop.create_future()
 
