@@ -415,9 +415,12 @@ class OrderEntryClient:
         for _ in range(2):
             token, self.spare_token = self.spare_token, None
             token = token or await self.ws_token()
-            url = f"{self.ws_base}/api/v1/ws/private/{self.account}?token={token}&fromSeq={self.last_seq + 1}"
+            # authenticate in the first frame: its answer tells us the session is live (a
+            # ?token= session gets no such answer; its first frame is already an event)
+            url = f"{self.ws_base}/api/v1/ws/private/{self.account}"
             ws = await connect(url, open_timeout=10, ping_interval=None)
             try:
+                await ws.send(json.dumps({"op": "authenticate", "token": token, "fromSeq": self.last_seq + 1}))
                 hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
             except ConnectionClosed as exc:
                 if exc.rcvd is not None and exc.rcvd.code == 4401:
