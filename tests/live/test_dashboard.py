@@ -104,6 +104,22 @@ async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: st
                 await c.post("/_admin/clock", json={"action": "advance", "ms": 600}, **admin)
             await page.wait_for_selector(f".col[data-status='SETTLED'] {card}", timeout=10_000)
 
+            # Order Entry: the book shows the liquidity provider's depth; an order placed through
+            # the API appears on the execution tape and among the open orders
+            from app.engine.order_entry.service import DEMO_AGENTS
+            from tests.order_entry.helpers import OE, Creds
+
+            await page.wait_for_selector("#book tbody tr", timeout=10_000)
+            agent = OE(c, Creds.from_json(DEMO_AGENTS[0].to_json()))
+            from app.engine.order_entry.markets import BY_ID
+
+            market = int(await page.eval_on_selector("#oe-market", "e => e.value"))
+            min_qty = BY_ID[market].min_qty
+            placed = await agent.place(market, "Bid", 1, min_qty, "gtc")
+            order_id = str(placed["orderId"])
+            await page.wait_for_selector(f"#tape tbody tr:has-text('{order_id}')", timeout=10_000)
+            await page.wait_for_selector(f"#open-orders tbody tr:has-text('{order_id}')", timeout=10_000)
+
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         await browser.close()
