@@ -218,3 +218,28 @@ async def test_failed_commit_rebuilds_from_the_database(sqlite_url: str) -> None
         evs = [e["data"] for e in await a.all_events()]
         assert [e["seq"] for e in evs] == list(range(1, seq + 2)) and evs[-1]["orderId"] == ok["orderId"]
         assert sorted(o["clientOrderId"] for o in (await a.open_orders())["orders"]) == ["after", "kept"]
+
+
+async def test_raw_control_appends_get_the_envelope(sqlite_url: str) -> None:
+    """Events appended raw through the control API (demos, tests) on an Order Entry stream are
+    stored in the execution envelope and keep the stream contiguous with the engine's events."""
+    from tests.conftest import ADMIN_HEADERS
+
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, fund=RICH)
+        await a.place(BTC, "Bid", 10, 1)
+        await r.ctx.services["order-entry"].drain()
+        resp = await r.client.post(
+            f"/_admin/streams/order-entry/{a.account}/events", json={"count": 2}, headers=ADMIN_HEADERS
+        )
+        assert resp.status_code == 201 and resp.json()["seqs"] == [2, 3]
+        resp = await r.client.post(
+            f"/_admin/streams/order-entry/{a.account}/events",
+            json={"body": {"status": "NEW", "note": "demo"}},
+            headers=ADMIN_HEADERS,
+        )
+        assert resp.json()["seqs"] == [4]
+        evs = await a.all_events()
+        assert [e["seq"] for e in evs] == [1, 2, 3, 4]
+        assert evs[1]["channel"] == "executions" and evs[1]["prevSeq"] == 1 and evs[1]["data"]["seq"] == 2
+        assert evs[3]["data"]["note"] == "demo"

@@ -1067,8 +1067,16 @@ class OrderEntryService:
 
 # --- wire encoding ---------------------------------------------------------------------------------
 def encode_event(seq: int, prev_seq: int, ts_ms: int, kind: str, body: Any) -> bytes:
-    """The §4.5 envelope with the §4.4 fields in `data`, made once when the event is written."""
-    account, data = body
+    """The §4.5 envelope with the §4.4 fields in `data`, made once when the event is written.
+
+    The engine's bodies are `(account, fields)`; anything else (a raw control-API append, for
+    demos and tests) still gets the envelope, with its body as `data` and `account` null."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, tuple) and len(body) == 2:
+        account, data = body
+    else:
+        account, data = None, (body if isinstance(body, dict) else {"body": body})
     d: dict[str, Any] = {"seq": seq, "prevSeq": prev_seq}
     d.update(data)
     d["serverTsMs"] = ts_ms
