@@ -32,8 +32,8 @@ test: $(STAMP) | $(CHROMIUM) ## run the whole suite (PostgreSQL half when TEST_D
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy strict on app/
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check app tests bench examples
+	$(BIN)/ruff format --check app tests bench examples
 	$(BIN)/mypy
 
 bench: $(STAMP) ## print the benchmark table next to this machine's ceilings; writes bench/results.json

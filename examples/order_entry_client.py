@@ -420,7 +420,9 @@ class OrderEntryClient:
             url = f"{self.ws_base}/api/v1/ws/private/{self.account}"
             ws = await connect(url, open_timeout=10, ping_interval=None)
             try:
-                await ws.send(json.dumps({"op": "authenticate", "token": token, "fromSeq": self.last_seq + 1}))
+                await ws.send(
+                    json.dumps({"op": "authenticate", "token": token, "fromSeq": self.last_seq + 1})
+                )
                 hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
             except ConnectionClosed as exc:
                 if exc.rcvd is not None and exc.rcvd.code == 4401:
