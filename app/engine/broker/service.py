@@ -244,29 +244,8 @@ class BrokerService:
             if acc.email:
                 self.by_email[acc.email.lower()] = acc.login
         for r in data["trades"]:
-            t = Trade(
-                order=int(r["order_id"]),
-                login=int(r["login"]),
-                cmd=int(r["cmd"]),
-                state=int(r["state"]),
-                status=r["status"],
-                symbol=r["symbol"],
-                volume=int(r["volume"]),
-                open_price=float(r["open_price"]),
-                digits=int(r["digits"]),
-                open_time=int(r["open_time"]),
-                close_price=float(r["close_price"]),
-                close_time=int(r["close_time"]),
-                sl=float(r["sl"]),
-                tp=float(r["tp"]),
-                expiration=int(r["expiration"]),
-                profit=float(r["profit"]),
-                commission=float(r["commission"]),
-                storage=float(r["storage"]),
-                comment=r["comment"],
-                reason=int(r["reason"]),
-                margin=float(r["margin"]),
-            )
+            t = trade_from_row(r)
+            t.margin = float(r["margin"])
             acc2 = self.accounts.get(t.login)
             if acc2 is None or t.symbol not in BY_NAME:
                 continue
@@ -1126,28 +1105,7 @@ class BrokerService:
                 return list(conn.execute(sql, {"login": login, "statuses": list(statuses)}).mappings().all())
 
             for r in await self.db.read(read):
-                t = Trade(
-                    order=int(r["order_id"]),
-                    login=int(r["login"]),
-                    cmd=int(r["cmd"]),
-                    state=int(r["state"]),
-                    status=r["status"],
-                    symbol=r["symbol"],
-                    volume=int(r["volume"]),
-                    open_price=float(r["open_price"]),
-                    digits=int(r["digits"]),
-                    open_time=int(r["open_time"]),
-                    close_price=float(r["close_price"]),
-                    close_time=int(r["close_time"]),
-                    sl=float(r["sl"]),
-                    tp=float(r["tp"]),
-                    expiration=int(r["expiration"]),
-                    profit=float(r["profit"]),
-                    commission=float(r["commission"]),
-                    storage=float(r["storage"]),
-                    comment=r["comment"],
-                    reason=int(r["reason"]),
-                )
+                t = trade_from_row(r)
                 rows.append(t.row())
         rows = [r for r in rows if query.match(r)]
         rows.sort(key=lambda r: r[0])
@@ -1461,3 +1419,29 @@ class BrokerService:
 
 
 __all__ = ["ALERT_ACTIVE", "ALERT_EXPIRED", "ALERT_TRIGGERED", "BrokerService", "Listener", "Work"]
+
+
+def trade_from_row(r: Any) -> Trade:
+    """A trade as stored in `broker_trades` (margin is set by the caller where it is needed)."""
+    return Trade(
+        order=int(r["order_id"]),
+        login=int(r["login"]),
+        cmd=int(r["cmd"]),
+        state=int(r["state"]),
+        status=r["status"],
+        symbol=r["symbol"],
+        volume=int(r["volume"]),
+        open_price=float(r["open_price"]),
+        digits=int(r["digits"]),
+        open_time=int(r["open_time"]),
+        close_price=float(r["close_price"]),
+        close_time=int(r["close_time"]),
+        sl=float(r["sl"]),
+        tp=float(r["tp"]),
+        expiration=int(r["expiration"]),
+        profit=float(r["profit"]),
+        commission=float(r["commission"]),
+        storage=float(r["storage"]),
+        comment=r["comment"],
+        reason=int(r["reason"]),
+    )
