@@ -29,3 +29,54 @@ def test_the_schema_rejects_a_broken_document() -> None:
     """The validator is live: a document without `info` fails."""
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"asyncapi": "3.0.0"}, SCHEMA)
+
+
+def _payload_schema(doc: dict[str, object], name: str) -> dict[str, object]:
+    """A message's payload schema with the document's components in scope for $refs."""
+    comps = doc["components"]
+    assert isinstance(comps, dict)
+    payload = comps["messages"][name]["payload"]
+    return {**payload, "components": comps}
+
+
+async def test_real_broker_frames_match_the_documented_messages(sqlite_url: str) -> None:
+    """Frames captured from a live broker WebSocket (auth reply, tick, balance, trade) validate
+    against the payload schemas the served document gives for them."""
+    import asyncio
+
+    import httpx
+    import websockets
+
+    from tests.conftest import ADMIN_HEADERS, live_server
+
+    async with (
+        live_server(make_settings(sqlite_url, seed="demo")) as live,
+        httpx.AsyncClient(base_url=live.base_url) as c,
+    ):
+        doc = (await c.get("/asyncapi.json")).json()
+        token = (await c.post("/sign/in", json={"login": 1001, "password": "demo-1001"})).json()["__token"]
+        async with websockets.connect(live.broker_ws_url) as ws:
+            await ws.send(json.dumps({"authorization": token}))
+            auth = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            jsonschema.validate(auth, _payload_schema(doc, "brokerAuthorizationReply"))
+            await ws.send(json.dumps({"event": "subscribe", "data": ["eurusd"]}))
+            await ws.send("ping")
+            assert await asyncio.wait_for(ws.recv(), 5) == "pong"
+            await c.post(
+                "/_admin/broker/prices",
+                json={"symbol": "EURUSD", "bid": 1.1, "ask": 1.1002},
+                headers=ADMIN_HEADERS,
+            )
+            opened = await c.post(
+                "/trade/open",
+                json={"cmd": 0, "volume": 10, "symbol": "EURUSD"},
+                headers={"Authorization": token},
+            )
+            assert opened.status_code == 200, opened.text
+            seen: dict[str, list[object]] = {}
+            async with asyncio.timeout(5):
+                while not {"t", "o", "b"} <= set(seen):
+                    frame = json.loads(await ws.recv())
+                    seen.setdefault(frame[0], frame)
+        for kind, message in (("t", "brokerTick"), ("o", "brokerTrade"), ("b", "brokerBalance")):
+            jsonschema.validate(seen[kind], _payload_schema(doc, message))
