@@ -70,6 +70,7 @@ class Family:
     - `wipe(ctx)`: delete the family's rows and in-memory state (control-API reset).
     - `credentials(ctx)`: lines describing the demo identities, for banners and `refserver seed`.
     - `token(ctx, args)`: mint a token for `refserver token <family> ...`.
+    - `extra["dashboard"](ctx)`: the demo identity the live dashboard acts as (None if unseeded).
     """
 
     name: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.context import AppContext
 from app.engine.broker.service import DEMO_USERS, BrokerService
 from app.families import Family
@@ -65,6 +67,14 @@ async def token(ctx: AppContext, args: list[str]) -> str:
     return svc.mint(acc)
 
 
+async def dashboard(ctx: AppContext) -> dict[str, Any] | None:
+    """The login the live dashboard acts as: the first demo user, when it is seeded."""
+    d = DEMO_USERS[0]
+    if d["login"] not in _service(ctx).accounts:
+        return None
+    return {"login": d["login"], "password": d["password"]}
+
+
 family = Family(
     name="broker",
     routers=[
@@ -83,4 +93,5 @@ family = Family(
     wipe=wipe,
     credentials=credentials,
     token=token,
+    extra={"dashboard": dashboard},
 )

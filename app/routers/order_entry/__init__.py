@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.context import AppContext
 from app.engine.order_entry import auth
 from app.engine.order_entry.service import DEMO_AGENTS, FAMILY, OrderEntryService
@@ -63,6 +65,19 @@ async def _token(ctx: AppContext, args: list[str]) -> str:
     return " ".join(f"-H '{k}: {v}'" for k, v in headers.items())
 
 
+async def _dashboard(ctx: AppContext) -> dict[str, Any] | None:
+    """The agent the live dashboard acts as: demo trader A, when the demo data is seeded."""
+    if ctx.seed_mode != "demo":
+        return None
+    d = DEMO_AGENTS[0]
+    return {
+        "apiKeyId": d.api_key_id,
+        "apiSecret": d.api_secret,
+        "apiPassphrase": d.api_passphrase,
+        "account": d.account,
+    }
+
+
 family = Family(
     name=FAMILY,
     routers=[rest.router, ws.router],
@@ -73,4 +88,5 @@ family = Family(
     wipe=_wipe,
     credentials=_credentials,
     token=_token,
+    extra={"dashboard": _dashboard},
 )
