@@ -126,14 +126,13 @@ async def serve(settings: Settings) -> int:
     app.state.ports = {"http": _port(main), "broker_ws": _port(broker)}
     sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}\n")
     sys.stdout.flush()
-    _banner(app, settings)
+    _banner(app, settings, await _credentials(app.state.ctx, app.state.families))
     await asyncio.gather(main_task, broker_task, return_exceptions=True)
     return 0
 
 
-def _banner(app: Any, settings: Settings) -> None:
+def _banner(app: Any, settings: Settings, credentials: list[str]) -> None:
     """Demo credentials and URLs, on stderr so stdout carries only the listening line."""
-    ctx = app.state.ctx
     ports = app.state.ports
     lines = [
         "",
@@ -144,11 +143,8 @@ def _banner(app: Any, settings: Settings) -> None:
         f" admin token: {settings.admin_token}",
         f" database: {settings.database_url}   clock: {settings.clock}   seed: {settings.seed}",
     ]
-    extra = getattr(app.state, "banner_lines", None)
-    if extra:
-        lines.extend(extra)
+    lines.extend(credentials)
     lines.append("=" * 72)
-    del ctx
     sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()
 

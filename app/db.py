@@ -8,7 +8,6 @@ of reader connections in worker threads so the event loop never blocks on SQL.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,7 +112,3 @@ def alembic_config(url: str) -> Any:
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     return cfg
-
-
-def env_database_url() -> str:
-    return os.environ.get("REFSERVER_DATABASE_URL", "sqlite:///./data/refserver.db")

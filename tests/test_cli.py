@@ -156,3 +156,44 @@ async def test_sigkill_then_restart_continues_contiguously(sqlite_url: str) -> N
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+def test_banner_on_stderr_lists_the_demo_credentials(tmp_path: Path) -> None:
+    """With --seed demo the start-up banner (stderr) carries the dashboard URL and demo identities."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--port",
+        "0",
+        "--broker-ws-port",
+        "0",
+        "--database-url",
+        f"sqlite:///{tmp_path}/b.db",
+        "--admin-token",
+        "tok",
+        "--seed",
+        "demo",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert LINE.match(proc.stdout.readline().strip())
+        banner = []
+        for line in proc.stderr:
+            banner.append(line)
+            if sum(x.startswith("=====") for x in banner) == 2:  # the banner's closing rule
+                break
+        text = "".join(banner)
+        assert "#admin=tok" in text and "sender-institution-secret" in text
+        assert "demo-1001" in text and "spk_demo_trader_a" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
