@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import tempfile
 import time
@@ -230,7 +229,3 @@ def http_rows(tmp: str, secs: float) -> list[dict[str, Any]]:
         }
     ]
 
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONPATH", ".")
-    print(asyncio.run(run(True)))
