@@ -126,7 +126,7 @@ async def serve(settings: Settings) -> int:
     app.state.ports = {"http": _port(main), "broker_ws": _port(broker)}
     sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}\n")
     sys.stdout.flush()
-    _banner(app, settings, await _credentials(app.state.ctx, app.state.families))
+    _banner(app, settings, _credentials(app.state.ctx))
     await asyncio.gather(main_task, broker_task, return_exceptions=True)
     return 0
 
@@ -150,24 +150,26 @@ def _banner(app: Any, settings: Settings, credentials: list[str]) -> None:
 
 
 async def _with_context(settings: Settings, fn: Any) -> Any:
-    from app.main import load_families, start_context, stop_context
+    from app.lifecycle import discover, start_context, stop_context
 
-    fams = load_families()
     ctx = await start_context(
-        settings.model_copy(update={"musubi_auto_quote": "off", "oe_liquidity": "off"}), fams
+        settings.model_copy(update={"musubi_auto_quote": "off", "oe_liquidity": "off"}), discover()
     )
     try:
-        return await fn(ctx, fams)
+        return await fn(ctx)
     finally:
-        await stop_context(ctx, fams)
+        await stop_context(ctx)
 
 
-async def _credentials(ctx: Any, fams: Any) -> list[str]:
+def _credentials(ctx: Any) -> list[str]:
     lines: list[str] = []
-    for fam in fams:
-        if fam.credentials is not None:
-            lines.extend(await fam.credentials(ctx))
+    for svc in ctx.services.values():
+        lines.extend(svc.credentials())
     return lines
+
+
+async def _credentials_async(ctx: Any) -> list[str]:
+    return _credentials(ctx)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     p_seed.add_argument("--database-url", dest="database_url", default=None)
     p_tok = sub.add_parser("token", help="mint a token: refserver token <family> <identity…>")
     p_tok.add_argument("--database-url", dest="database_url", default=None)
-    p_tok.add_argument("family", choices=["musubi", "broker", "order-entry"])
+    from app.lifecycle import discover
+
+    p_tok.add_argument("family", choices=discover().names)
     p_tok.add_argument("args", nargs="*")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("REFSERVER_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
@@ -199,16 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         print("migrated to head")
         return 0
     if args.command == "seed":
-        lines = asyncio.run(_with_context(settings.model_copy(update={"seed": "demo"}), _credentials))
+        lines = asyncio.run(_with_context(settings.model_copy(update={"seed": "demo"}), _credentials_async))
         print("\n".join(lines) if lines else "demo data seeded")
         return 0
     if args.command == "token":
 
-        async def mint(ctx: Any, fams: Any) -> str:
-            for fam in fams:
-                if fam.name == args.family and fam.token is not None:
-                    return str(await fam.token(ctx, list(args.args)))
-            raise SystemExit(f"no token minting for {args.family}")
+        async def mint(ctx: Any) -> str:
+            return str(await ctx.services[args.family].token(list(args.args)))
 
         print(asyncio.run(_with_context(settings, mint)))
         return 0

@@ -1,52 +1,50 @@
-"""The app's typed state: everything a request, a family or a test needs, in one object."""
+"""The app's typed state: the engine's runtime, the family registry and their services, and
+the edge's faults and journal — one object per app (`app.state.ctx`)."""
 
 from __future__ import annotations
 
-import secrets as _secrets
 from dataclasses import dataclass, field
 from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from app.clock import DomainClock
 from app.config import Settings
 from app.db import Database
-from app.engine.streams import Emit, Streams
+from app.engine.runtime import FamilyService, Runtime
+from app.engine.streams import Streams
+from app.families import Registry
 from app.faults import FaultRules
 from app.journal import Journal
 
 
 @dataclass
 class AppContext:
-    settings: Settings
-    db: Database
-    clock: DomainClock
-    streams: Streams
+    runtime: Runtime
+    registry: Registry
     faults: FaultRules
     journal: Journal
-    # each family's service object, by family name ("musubi", "broker", "order-entry")
-    services: dict[str, Any] = field(default_factory=dict)
-    seed_mode: str = "demo"
+    # each family's service, by family name
+    services: dict[str, FamilyService] = field(default_factory=dict)
 
-    async def secret(self, name: str) -> str:
-        """A process-wide secret that survives restarts (e.g. a token-signing key)."""
-        sql = text("SELECT value FROM secrets WHERE name = :name")
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
-        def read(conn: Connection) -> str | None:
-            row = conn.execute(sql, {"name": name}).first()
-            return None if row is None else str(row[0])
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
 
-        value = await self.db.read(read)
-        if value is not None:
-            return value
-        fresh = _secrets.token_hex(32)
+    @property
+    def clock(self) -> DomainClock:
+        return self.runtime.clock
 
-        def write(conn: Connection, emit: Emit) -> str:
-            row = conn.execute(sql, {"name": name}).first()
-            if row is not None:
-                return str(row[0])
-            conn.execute(text("INSERT INTO secrets (name, value) VALUES (:n, :v)"), {"n": name, "v": fresh})
-            return fresh
+    @property
+    def streams(self) -> Streams:
+        return self.runtime.streams
 
-        return await self.streams.transact(write)
+    @property
+    def seed_mode(self) -> str:
+        return self.runtime.seed_mode
+
+    def service(self, name: str) -> Any:
+        """The family's service (typed by the family's own deps module)."""
+        return self.services[name]

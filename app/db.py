@@ -8,6 +8,8 @@ of reader connections in worker threads so the event loop never blocks on SQL.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,9 +95,19 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=10000")
+        # WAL is stored in the file: switch only when it is not set yet. The switch needs the file
+        # to itself and SQLite does not wait on the busy handler for it, so retry a while.
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            for attempt in range(100):
+                try:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 99:
+                        raise
+                    time.sleep(0.05)
+        cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.clock import iso_ms, wall_ms
 from app.errors import render
-from app.families import MUSUBI, family_for_path
+from app.families import CORE_ERRORS, Registry
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -39,19 +39,25 @@ class Edge:
         self.owner = owner  # the FastAPI app: its state holds the context once started
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        registry: Registry = self.owner.state.registry
         if scope["type"] != "http":
             if scope["type"] == "websocket":
+                fam_ws = registry.for_path(scope["path"])
                 st = scope.setdefault("state", {})
-                st["family"] = family_for_path(scope["path"])
+                st["family_obj"] = fam_ws
+                st["family"] = fam_ws.name if fam_ws is not None else None
             await self.app(scope, receive, send)
             return
         ctx: AppContext | None = getattr(self.owner.state, "ctx", None)
         path: str = scope["path"]
         method: str = scope["method"]
-        family = family_for_path(path)
+        fam = registry.for_path(path)
+        family = fam.name if fam is not None else None
+        shape = fam.errors if fam is not None else CORE_ERRORS
         rid = f"req_{_ids.getrandbits(64):016x}"
         state = scope.setdefault("state", {})
         state["family"] = family
+        state["family_obj"] = fam
         state["request_id"] = rid
         started = time.perf_counter()
         status = 0
@@ -67,15 +73,15 @@ class Edge:
                     await asyncio.sleep(rule.delay_ms / 1000)
                 else:
                     resp = render(
-                        family, rule.status or 500, rule.code, "injected fault", None, rid, ctx.clock.now_ms()
+                        shape, rule.status or 500, rule.code, "injected fault", None, rid, ctx.clock.now_ms()
                     )
-                    if family == MUSUBI:
+                    if shape.request_id_header:
                         resp.headers["x-request-id"] = rid
                     await resp(scope, receive, send)
                     self._journal(ctx, family, method, path, resp.status_code, started, state)
                     return
 
-        tag_request_id = family == MUSUBI
+        tag_request_id = shape.request_id_header
         rid_bytes = rid.encode()
 
         async def send_wrapper(message: Message) -> None:

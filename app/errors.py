@@ -1,8 +1,7 @@
 """Each family's error shape, and the handlers that render every error through it.
 
-- Musubi: `{"error": {"code", "message", "details": [{"field","reason"}]}, "meta": {"request_id","timestamp"}}`
-- broker: `{"error": "<CODE>", "message": "..."}`
-- Order Entry and the core/control routes: `{"error": {"code", "message"}}`
+Each family declares its shape (`Family.errors`); the core and control routes answer
+`{"error": {"code", "message"}}`.
 
 Domain errors, FastAPI's validation errors, unknown routes and unexpected exceptions all come
 here; no stack trace ever reaches the wire.
@@ -17,93 +16,18 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from app.clock import iso_ms, wall_ms
+from app.clock import wall_ms
 from app.engine.errors import DomainError
-from app.families import BROKER, MUSUBI, ORDER_ENTRY, family_for_path
+from app.families import CORE_ERRORS, ErrorShape, Family, Registry
 
 log = logging.getLogger("refserver.errors")
 
-DEFAULT_CODES: dict[str | None, dict[int, str]] = {
-    MUSUBI: {
-        400: "VALIDATION_ERROR",
-        401: "UNAUTHORIZED",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        405: "NOT_FOUND",
-        409: "CONFLICT",
-        422: "VALIDATION_ERROR",
-        500: "INTERNAL_ERROR",
-        502: "CANTON_ERROR",
-        503: "SERVICE_UNAVAILABLE",
-    },
-    BROKER: {
-        400: "INVALID_DATA",
-        401: "PERMISSION_DENIED",
-        402: "USER_DISABLED",
-        403: "USER_NOT_FOUND_OR_INCORRECT",
-        404: "NOT_FOUND",
-        405: "NOT_FOUND",
-        409: "NOT_ENOUGH_MONEY",
-        422: "INVALID_DATA",
-        500: "INTERNAL_ERROR",
-        503: "SERVICE_UNAVAILABLE",
-    },
-    ORDER_ENTRY: {
-        400: "INVALID_REQUEST",
-        401: "UNAUTHORIZED",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        405: "METHOD_NOT_ALLOWED",
-        409: "CONFLICT",
-        422: "INVALID_REQUEST",
-        500: "INTERNAL_ERROR",
-        503: "SERVICE_UNAVAILABLE",
-    },
-    None: {
-        400: "INVALID_REQUEST",
-        401: "UNAUTHORIZED",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        405: "METHOD_NOT_ALLOWED",
-        409: "CONFLICT",
-        422: "INVALID_REQUEST",
-        500: "INTERNAL_ERROR",
-        503: "SERVICE_UNAVAILABLE",
-    },
-}
-
-
-def default_code(family: str | None, status: int) -> str:
-    codes = DEFAULT_CODES.get(family, DEFAULT_CODES[None])
-    return codes.get(status) or (
-        "INTERNAL_ERROR" if status >= 500 else DEFAULT_CODES[None].get(status, "ERROR")
-    )
-
-
-def error_body(
-    family: str | None,
-    status: int,
-    code: str | None,
-    message: str,
-    details: list[dict[str, Any]] | None = None,
-    request_id: str | None = None,
-    now_ms: int | None = None,
-) -> dict[str, Any]:
-    code = code or default_code(family, status)
-    if family == MUSUBI:
-        return {
-            "error": {"code": code, "message": message, "details": details or []},
-            "meta": {"request_id": request_id or "", "timestamp": iso_ms(now_ms or wall_ms())},
-        }
-    if family == BROKER:
-        return {"error": code, "message": message}
-    return {"error": {"code": code, "message": message}}
-
 
 def render(
-    family: str | None,
+    shape: ErrorShape,
     status: int,
     code: str | None,
     message: str,
@@ -111,16 +35,26 @@ def render(
     request_id: str | None = None,
     now_ms: int | None = None,
 ) -> Response:
-    body = error_body(family, status, code, message, details, request_id, now_ms)
+    """An error answer in the family's shape (`CORE_ERRORS` for core and control routes)."""
+    body = shape.body(
+        code or shape.code_for(status), message, details or [], request_id or "", now_ms or wall_ms()
+    )
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def _family(request: Request) -> str | None:
-    state = request.scope.get("state") or {}
-    if "family" in state:
-        fam: str | None = state["family"]
+def shape_for(conn: HTTPConnection) -> ErrorShape:
+    """The error shape of the family that owns the request's path."""
+    fam = family_of(conn)
+    return fam.errors if fam is not None else CORE_ERRORS
+
+
+def family_of(conn: HTTPConnection) -> Family | None:
+    state = conn.scope.get("state") or {}
+    if "family_obj" in state:
+        fam: Family | None = state["family_obj"]
         return fam
-    return family_for_path(request.url.path)
+    registry: Registry | None = getattr(conn.app.state, "registry", None)
+    return registry.for_path(conn.url.path) if registry is not None else None
 
 
 def _request_id(request: Request) -> str | None:
@@ -151,7 +85,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         return render(
-            _family(request),
+            shape_for(request),
             exc.status,
             exc.code,
             exc.message,
@@ -164,7 +98,7 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         details = validation_details(exc)
         message = "; ".join(f"{d['field']}: {d['reason']}" for d in details) or "invalid request"
-        return render(_family(request), 400, None, message, details, _request_id(request), _now(request))
+        return render(shape_for(request), 400, None, message, details, _request_id(request), _now(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -172,7 +106,7 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}"
         resp = render(
-            _family(request), exc.status_code, None, message, None, _request_id(request), _now(request)
+            shape_for(request), exc.status_code, None, message, None, _request_id(request), _now(request)
         )
         if exc.headers:
             resp.headers.update(exc.headers)
@@ -182,5 +116,5 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return render(
-            _family(request), 500, None, "internal error", None, _request_id(request), _now(request)
+            shape_for(request), 500, None, "internal error", None, _request_id(request), _now(request)
         )

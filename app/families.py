@@ -1,85 +1,111 @@
-"""Which family a path belongs to, and what each family plugs into the app.
+"""The Family: everything one API family plugs into the app, and the registry of them.
 
-A family (Musubi, broker, Order Entry) contributes routers, control-API routes, and lifecycle
-hooks; `create_app` wires them. The core never imports a family's internals.
+A family declares its path prefixes, its error shape, its service (built from the engine's
+`Runtime`), its routers, its control routes and its AsyncAPI fragment. The core asks the
+registry and names no family: adding a family is a new package under `app/routers/` whose
+`__init__` exports `family` (see ARCHITECTURE.md, "Adding a fourth family").
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from app.engine.runtime import FamilyService, Runtime
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from app.context import AppContext
-
-MUSUBI = "musubi"
-BROKER = "broker"
-ORDER_ENTRY = "order-entry"
-FAMILIES = (MUSUBI, BROKER, ORDER_ENTRY)
-
-# (prefix, family): first match wins; a prefix ending in "/" matches below it, others match the
-# exact path or the path followed by "/" or "?"
-_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("/api/v1/order-entry/", ORDER_ENTRY),
-    ("/api/v1/accounts/", ORDER_ENTRY),
-    ("/api/v1/ws/", ORDER_ENTRY),
-    ("/api/v1/bsl/", ORDER_ENTRY),
-    ("/auth/token", MUSUBI),
-    ("/whoami", MUSUBI),
-    ("/api/v1/", MUSUBI),
-    ("/sign/", BROKER),
-    ("/account", BROKER),
-    ("/trade", BROKER),
-    ("/trades", BROKER),
-    ("/market/", BROKER),
-    ("/scripts", BROKER),
-    ("/script", BROKER),
-    ("/settings", BROKER),
-    ("/price_alert", BROKER),
-    ("/ws", BROKER),
-)
+ErrorBody = Callable[[str, str, list[dict[str, Any]], str, int], dict[str, Any]]
+"""(code, message, details, request_id, now_ms) -> the family's error document."""
 
 
-def family_for_path(path: str) -> str | None:
-    """The API family that owns `path`, or None for core routes (/health, /_admin, /docs…)."""
-    for prefix, family in _PREFIXES:
-        if prefix.endswith("/"):
-            if path.startswith(prefix):
-                return family
-        elif path == prefix or path.startswith(prefix + "/"):
-            return family
-    return None
+def plain_error(
+    code: str, message: str, details: list[dict[str, Any]], rid: str, now_ms: int
+) -> dict[str, Any]:
+    """`{"error": {"code", "message"}}`: the core's and the control API's shape."""
+    return {"error": {"code": code, "message": message}}
 
 
-Hook = Callable[["AppContext"], Awaitable[None]]
+CORE_CODES: dict[int, str] = {
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "INVALID_REQUEST",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+@dataclass
+class ErrorShape:
+    """How a family writes an error: the default code per status and the document."""
+
+    codes: dict[int, str] = field(default_factory=lambda: dict(CORE_CODES))
+    body: ErrorBody = plain_error
+    request_id_header: bool = False  # answer every request with X-Request-ID
+
+    def code_for(self, status: int) -> str:
+        return (
+            self.codes.get(status)
+            or CORE_CODES.get(status)
+            or ("INTERNAL_ERROR" if status >= 500 else "ERROR")
+        )
+
+
+CORE_ERRORS = ErrorShape()
 
 
 @dataclass
 class Family:
-    """What one API family plugs into the app. Every hook is optional.
+    """One API family. `prefixes`: a prefix ending in "/" matches every path below it; any
+    other matches the exact path or the path followed by "/". The longest match wins."""
 
-    - `routers`: mounted as they are (their paths carry the family's prefixes).
-    - `admin_router`: mounted under `/_admin`, behind the admin token.
-    - `seed(ctx, mode)`: add reference data always, demo identities when mode == "demo";
-      idempotent (runs at every start).
-    - `start(ctx)`: after seeding: load state, re-arm clock timers, start simulators.
-    - `stop(ctx)`: stop simulators and background tasks.
-    - `wipe(ctx)`: delete the family's rows and in-memory state (control-API reset).
-    - `credentials(ctx)`: lines describing the demo identities, for banners and `refserver seed`.
-    - `token(ctx, args)`: mint a token for `refserver token <family> ...`.
-    - `extra["dashboard"](ctx)`: the demo identity the live dashboard acts as (None if unseeded).
-    """
-
-    name: str
+    name: str  # as the control API and the journal spell it: "musubi", "broker", "order-entry"
+    title: str
+    prefixes: tuple[str, ...]
+    create: Callable[[Runtime], FamilyService]
+    errors: ErrorShape = field(default_factory=ErrorShape)
     routers: list[APIRouter] = field(default_factory=list)
     admin_router: APIRouter | None = None
-    seed: Callable[[AppContext, str], Awaitable[None]] | None = None
-    start: Hook | None = None
-    stop: Hook | None = None
-    wipe: Hook | None = None
-    credentials: Callable[[AppContext], Awaitable[list[str]]] | None = None
-    token: Callable[[AppContext, list[str]], Awaitable[str]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    asyncapi: Callable[[], dict[str, Any]] | None = None
+    order: int = 100  # where it stands in banners, docs and the dashboard
+
+    @property
+    def key(self) -> str:
+        """The family's name as a JSON key / identifier (`order_entry`)."""
+        return self.name.replace("-", "_")
+
+
+class Registry:
+    def __init__(self, families: Iterable[Family]) -> None:
+        self.families = sorted(families, key=lambda f: (f.order, f.name))
+        self.by_name = {f.name: f for f in self.families}
+        self._prefixes = sorted(
+            ((p, f) for f in self.families for p in f.prefixes), key=lambda pf: len(pf[0]), reverse=True
+        )
+
+    def __iter__(self) -> Any:
+        return iter(self.families)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.families]
+
+    def get(self, name: str) -> Family | None:
+        return self.by_name.get(name)
+
+    def for_path(self, path: str) -> Family | None:
+        """The family that owns `path`, or None for core routes (/health, /_admin, /docs…)."""
+        for prefix, family in self._prefixes:
+            if prefix.endswith("/"):
+                if path.startswith(prefix):
+                    return family
+            elif path == prefix or path.startswith(prefix + "/"):
+                return family
+        return None

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.errors import InvalidInput
-from app.families import FAMILIES
 
 _ids = itertools.count(1)
 
@@ -61,6 +60,7 @@ class FaultRule:
 
 @dataclass
 class FaultRules:
+    families: tuple[str, ...] = ()  # the names a rule's `match.family` may give
     rules: list[FaultRule] = field(default_factory=list)
 
     def add(self, body: Any) -> FaultRule:
@@ -79,8 +79,8 @@ class FaultRules:
             raise InvalidInput.field("match.method", "must be a string")
         if path is not None and not isinstance(path, str):
             raise InvalidInput.field("match.path", "must be a glob string")
-        if family is not None and family not in FAMILIES:
-            raise InvalidInput.field("match.family", f"must be one of {', '.join(FAMILIES)}")
+        if family is not None and family not in self.families:
+            raise InvalidInput.field("match.family", f"must be one of {', '.join(self.families)}")
         times = body.get("times")
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
             raise InvalidInput.field("times", "must be a positive integer")

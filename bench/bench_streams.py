@@ -228,4 +228,3 @@ def http_rows(tmp: str, secs: float) -> list[dict[str, Any]]:
             "p99_ms": app["p99_ms"],
         }
     ]
-

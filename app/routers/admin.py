@@ -12,27 +12,23 @@ import orjson
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
+from app.context import AppContext
 from app.deps import AdminAuth, Ctx
 from app.engine.errors import InvalidInput, NotFound
-from app.families import FAMILIES
+from app.lifecycle import reset_state
+from app.routers.kit import answer as _json
 
 router = APIRouter(prefix="/_admin", tags=["control"], dependencies=[AdminAuth])
 
 
-def _json(obj: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
-
-
-def _family(family: str) -> str:
-    if family not in FAMILIES:
-        raise NotFound(f"unknown family {family!r}; one of {', '.join(FAMILIES)}")
+def _family(ctx: AppContext, family: str) -> str:
+    if ctx.registry.get(family) is None:
+        raise NotFound(f"unknown family {family!r}; one of {', '.join(ctx.registry.names)}")
     return family
 
 
 @router.post("/reset", summary='Wipe all state and re-seed ({"seed":"demo"|"none"})')
 async def reset(ctx: Ctx, body: dict[str, Any] | None = Body(None)) -> Response:
-    from app.main import reset_state
-
     seed = (body or {}).get("seed", ctx.settings.seed)
     if seed not in ("demo", "none"):
         raise InvalidInput.field("seed", "must be 'demo' or 'none'")
@@ -86,7 +82,7 @@ async def journal(ctx: Ctx, limit: int = Query(100, ge=1, le=10_000), family: st
 
 @router.post("/streams/{family}/{stream}/disconnect", summary="Close every live subscriber of a stream")
 async def stream_disconnect(ctx: Ctx, family: str, stream: str) -> Response:
-    n = ctx.streams.disconnect(_family(family), stream)
+    n = ctx.streams.disconnect(_family(ctx, family), stream)
     return _json({"family": family, "stream": stream, "disconnected": n})
 
 
@@ -95,13 +91,13 @@ async def stream_skip(ctx: Ctx, family: str, stream: str, body: dict[str, Any] =
     count = body.get("count")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise InvalidInput.field("count", "must be a positive integer")
-    pending = await ctx.streams.skip(_family(family), stream, count)
+    pending = await ctx.streams.skip(_family(ctx, family), stream, count)
     return _json({"family": family, "stream": stream, "skip_pending": pending})
 
 
 @router.get("/streams/{family}/{stream}", summary="A stream's head, ring window and subscribers")
 async def stream_info(ctx: Ctx, family: str, stream: str) -> Response:
-    state = await ctx.streams.state(_family(family), stream)
+    state = await ctx.streams.state(_family(ctx, family), stream)
     state.ring.expire(ctx.clock.now_ms())
     return _json(
         {
@@ -129,7 +125,7 @@ async def stream_events(
     from_seq: int = Query(1, ge=1),
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> Response:
-    res = await ctx.streams.read(_family(family), stream, from_seq, limit)
+    res = await ctx.streams.read(_family(ctx, family), stream, from_seq, limit)
     parts = [
         b'{"seq":%d,"ts_ms":%d,"kind":%s,"data":%s}' % (e.seq, e.ts_ms, orjson.dumps(e.kind), e.data)
         for e in res.events
@@ -152,7 +148,7 @@ async def stream_append(ctx: Ctx, family: str, stream: str, body: dict[str, Any]
         raise InvalidInput.field("kind", "must be a non-empty string")
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10_000:
         raise InvalidInput.field("count", "must be an integer from 1 to 10000")
-    fam = _family(family)
+    fam = _family(ctx, family)
     raw = orjson.dumps(payload)  # raw bytes: stored as given, never through a family encoder
     events = await ctx.streams.append_many([NewEvent(fam, stream, kind, raw) for _ in range(count)])
     return _json({"family": family, "stream": stream, "seqs": [e.seq for e in events]}, 201)

@@ -1,36 +1,27 @@
 """`GET /asyncapi.json`: an AsyncAPI 3.0 document for every WebSocket and SSE channel.
 
-Each family contributes a fragment from `app/routers/<family>/asyncapi.py` (`asyncapi() ->
-{"channels", "operations", "components"}`); this module adds the document's frame and the
-servers, and merges the fragments.
+Each family contributes a fragment (`Family.asyncapi() -> {"channels", "operations",
+"components"}`); this module adds the document's frame and the servers, and merges them.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.families import Registry
+
 router = APIRouter(tags=["core"])
 
-FAMILY_PACKAGES = ("musubi", "broker", "order_entry")
+
+def fragments(registry: Registry) -> list[dict[str, Any]]:
+    return [fam.asyncapi() for fam in registry if fam.asyncapi is not None]
 
 
-def fragments() -> list[dict[str, Any]]:
-    out = []
-    for pkg in FAMILY_PACKAGES:
-        try:
-            mod = importlib.import_module(f"app.routers.{pkg}.asyncapi")
-        except ModuleNotFoundError:
-            continue
-        out.append(mod.asyncapi())
-    return out
-
-
-def build(host: str, port: int, broker_ws_port: int) -> dict[str, Any]:
+def build(registry: Registry, host: str, port: int, broker_ws_port: int) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "asyncapi": "3.0.0",
         "info": {
@@ -61,7 +52,7 @@ def build(host: str, port: int, broker_ws_port: int) -> dict[str, Any]:
         "operations": {},
         "components": {},
     }
-    for frag in fragments():
+    for frag in fragments(registry):
         doc["channels"].update(frag.get("channels", {}))
         doc["operations"].update(frag.get("operations", {}))
         for section, items in frag.get("components", {}).items():
@@ -76,5 +67,5 @@ async def asyncapi(request: Request) -> Response:
         "http": settings.port,
         "broker_ws": settings.broker_ws_port,
     }
-    doc = build(settings.host, ports["http"], ports["broker_ws"])
+    doc = build(request.app.state.registry, settings.host, ports["http"], ports["broker_ws"])
     return Response(orjson.dumps(doc), media_type="application/json")

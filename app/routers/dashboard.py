@@ -38,11 +38,6 @@ async def asset(name: str) -> Response:
 
 @router.get("/_admin/dashboard", dependencies=[AdminAuth], tags=["control"])
 async def dashboard_config(ctx: Ctx) -> Response:
-    """The demo identity each family's `extra["dashboard"]` hook names; null where none is seeded."""
-    out: dict[str, Any] = {"musubi": None, "broker": None, "order_entry": None}
-    keys = {"musubi": "musubi", "broker": "broker", "order-entry": "order_entry"}
-    for fam in ctx.services.get("_families", []):
-        hook = fam.extra.get("dashboard")
-        if hook is not None:
-            out[keys[fam.name]] = await hook(ctx)
+    """The demo identity each family's service names for the dashboard; null where none is seeded."""
+    out: dict[str, Any] = {fam.key: ctx.services[fam.name].dashboard() for fam in ctx.registry}
     return Response(orjson.dumps(out), media_type="application/json")

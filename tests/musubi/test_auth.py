@@ -55,7 +55,7 @@ async def test_every_bad_token_is_401(sqlite_url: str) -> None:
     async with running_app(make_settings(sqlite_url, musubi_token_ttl_s=60)) as r:
         who = await participant(r.client, "Bank", "institution")
         claims = jwt.get_unverified_claims(who.token)
-        key = await r.ctx.secret("musubi-jwt")
+        key = await r.ctx.runtime.secrets.get("musubi-jwt")
         none_token = _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(claims) + "."
         bad = {
             "missing": {},

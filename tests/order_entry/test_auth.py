@@ -229,5 +229,5 @@ async def test_demo_agents_seeded(sqlite_url: str) -> None:
         a = OE(r.client, Creds(d.api_key_id, d.api_secret, d.api_passphrase, d.account, list(d.scopes)))
         boot = await a.bootstrap()
         assert boot["balances"]["USDC"]["free"] > 0 and boot["nonceFloor"] == 0
-        lines = await r.app.state.families[2].credentials(r.ctx)
+        lines = r.ctx.services["order-entry"].credentials()
         assert any(d.api_secret in line for line in lines)

@@ -92,7 +92,7 @@ from app.engine.broker.symbols import ACCOUNT_CURRENCIES, BY_NAME, MARGIN_FOREX,
 from app.engine.errors import Conflict, DomainError, Forbidden, NotFound, PaymentRequired, Unauthorized
 
 if TYPE_CHECKING:
-    from app.context import AppContext
+    from app.engine.runtime import Runtime
 
 log = logging.getLogger("refserver.broker")
 
@@ -141,8 +141,9 @@ def _mid(q: Quote) -> float:
 
 
 class BrokerService:
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        ctx = rt
         self.clock = ctx.clock
         self.streams = ctx.streams
         self.db = ctx.db
@@ -190,6 +191,40 @@ class BrokerService:
             self.quotes[sym.symbol] = Quote(bid, ask, now_s)
 
     # --- lifecycle ---------------------------------------------------------------------------
+    # --- the lifecycle the core drives (FamilyService) -----------------------------------------
+    async def seed(self, mode: str) -> None:
+        await self.ensure_loaded()
+        if mode == "demo":
+            await self.seed_demo()
+
+    def credentials(self) -> list[str]:
+        return [
+            f"broker: login {d['login']} password {d['password']} "
+            f"({d['balance']:,.0f} {d['currency']}, 1:{d['leverage']})"
+            for d in DEMO_USERS
+            if d["login"] in self.accounts
+        ]
+
+    def dashboard(self) -> dict[str, Any] | None:
+        """The login the live dashboard acts as: the first demo user, when it is seeded."""
+        d = DEMO_USERS[0]
+        if d["login"] not in self.accounts:
+            return None
+        return {"login": d["login"], "password": d["password"]}
+
+    async def token(self, args: list[str]) -> str:
+        """`refserver token broker <login>`: a token for any existing login, no password needed."""
+        await self.ensure_loaded()
+        if self.tokens is None:
+            await self.start()
+            await self.stop()
+        if not args:
+            raise SystemExit("usage: refserver token broker <login>")
+        acc = self.accounts.get(int(args[0])) if args[0].isdigit() else None
+        if acc is None:
+            raise SystemExit(f"no broker login {args[0]}")
+        return self.mint(acc)
+
     async def ensure_loaded(self) -> None:
         if self.loaded:
             return
@@ -288,7 +323,7 @@ class BrokerService:
             )
 
     async def start(self) -> None:
-        key = await self.ctx.secret("broker-jwt")
+        key = await self.rt.secrets.get("broker-jwt")
         self.tokens = Tokens(key, self.token_ttl_s)
         self._running = True
         for acc in self.accounts.values():

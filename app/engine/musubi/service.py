@@ -61,7 +61,7 @@ from app.engine.musubi.model import (
 from app.engine.streams import Emit
 
 if TYPE_CHECKING:
-    from app.context import AppContext
+    from app.engine.runtime import Runtime
 
 log = logging.getLogger("refserver.musubi")
 
@@ -142,8 +142,9 @@ def _transition(o: Order, at: int, actor: str, action: str, frm: str | None, det
 
 
 class Musubi:
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        ctx = rt
         self.clock = ctx.clock
         self.streams = ctx.streams
         self.settings = ctx.settings
@@ -174,9 +175,38 @@ class Musubi:
             self.auth.forget()
 
     # --- lifecycle -------------------------------------------------------------------------------
+    # --- the lifecycle the core drives (FamilyService) -----------------------------------------
+    async def seed(self, mode: str) -> None:
+        await self.ensure_participants(mode)
+
+    def credentials(self) -> list[str]:
+        lines = ["Musubi participants (POST /auth/token {client_id, client_secret}):"]
+        for name, role, client_id, secret, _sim in DEMO_PARTICIPANTS:
+            if demo_party_id(name) in self.participants:
+                lines.append(f"  {role:<13} {client_id:<21} {secret:<28} {demo_party_id(name)}")
+        return lines
+
+    def dashboard(self) -> dict[str, Any] | None:
+        """The participant the live dashboard acts as: the demo sender institution, if seeded."""
+        p = self.participants.get(demo_party_id("SenderInstitution"))
+        if p is None:
+            return None
+        return {
+            "name": p.name,
+            "role": p.role,
+            "client_id": p.client_id,
+            "client_secret": p.client_secret,
+            "party_id": p.party_id,
+        }
+
+    async def token(self, args: list[str]) -> str:
+        if not args:
+            raise SystemExit("usage: refserver token musubi <client_id|name|party_id>")
+        return self.mint_for(args[0])
+
     async def ensure_participants(self, mode: str) -> None:
         """Seed: the built-in simulated market maker always; the demo participants for `demo`."""
-        rows = await self.ctx.db.read(lambda c: c.execute(sql.SELECT_PARTICIPANTS).all())
+        rows = await self.rt.db.read(lambda c: c.execute(sql.SELECT_PARTICIPANTS).all())
         have = {r[0] for r in rows}
         clients = {r[3] for r in rows}
         now = self.clock.now_ms()
@@ -198,7 +228,7 @@ class Musubi:
             await self._write(ops, [])
 
     async def start(self) -> None:
-        key = await self.ctx.secret("musubi-jwt")
+        key = await self.rt.secrets.get("musubi-jwt")
         self.auth = TokenAuthority(key, self.clock.now_ms, self.settings.musubi_token_ttl_s)
         await self._load()
         self._rearm()
@@ -226,7 +256,7 @@ class Musubi:
                 list(conn.execute(sql.SELECT_IDEMPOTENCY).all()),
             )
 
-        parts, orders, quotes, idem = await self.ctx.db.read(read)
+        parts, orders, quotes, idem = await self.rt.db.read(read)
         self._reset_memory()
         for r in parts:
             self._put_participant(Participant(r[0], r[1], r[2], r[3], r[4], bool(r[5]), int(r[6])))
@@ -312,7 +342,7 @@ class Musubi:
         return lock
 
     async def _write(self, ops: list[Op], events: list[Ev]) -> None:
-        ph = self.ctx.db.placeholder
+        ph = self.rt.db.placeholder
 
         def run(conn: Connection, emit: Emit) -> None:
             if ops:
@@ -477,7 +507,7 @@ class Musubi:
 
     async def compliance(self, caller: Participant, intent_id: str) -> dict[str, Any]:
         o = self.order_for(caller, intent_id)
-        rows = await self.ctx.db.read(
+        rows = await self.rt.db.read(
             lambda c: c.execute(sql.SELECT_TRANSITIONS, {"intent_id": intent_id}).all()
         )
         transitions = [

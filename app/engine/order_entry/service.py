@@ -24,6 +24,7 @@ import contextlib
 import logging
 import re
 import secrets
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -33,13 +34,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from app.clock import DomainClock, wall_ms
-from app.context import AppContext
 from app.engine.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
 from app.engine.order_entry import auth
 from app.engine.order_entry.book import PENDING, TERMINAL, Order
 from app.engine.order_entry.markets import ASSETS, BY_ID, BY_SYMBOL, MARKETS, SHARDS, Market
 from app.engine.order_entry.matching import Cancel, CancelAll, Command, Place, Replace, ShardEngine, new_order
 from app.engine.order_entry.state import Pending, VenueState, exec_body
+from app.engine.runtime import Runtime
 from app.engine.streams import Emit
 
 log = logging.getLogger("refserver.order_entry")
@@ -239,8 +240,9 @@ class ShardWorker:
 
 # --- the service -----------------------------------------------------------------------------------
 class OrderEntryService:
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        ctx = rt
         self.clock: DomainClock = ctx.clock
         self.liquidity = self.liquidity_default()
         self.box: auth.SecretBox | None = None
@@ -253,8 +255,8 @@ class OrderEntryService:
 
     def liquidity_default(self) -> bool:
         """`REFSERVER_OE_LIQUIDITY` when given, else on exactly with the demo seed."""
-        forced = self.ctx.settings.oe_liquidity
-        return forced == "on" if forced is not None else self.ctx.seed_mode == "demo"
+        forced = self.rt.settings.oe_liquidity
+        return forced == "on" if forced is not None else self.rt.seed_mode == "demo"
 
     def _reset_memory(self) -> None:
         self._reset_venue()
@@ -275,13 +277,13 @@ class OrderEntryService:
     # --- lifecycle ---------------------------------------------------------------------------
     async def _box(self) -> auth.SecretBox:
         if self.box is None:
-            self.box = auth.SecretBox(await self.ctx.secret("order_entry_agent_key"))
+            self.box = auth.SecretBox(await self.rt.secrets.get("order_entry_agent_key"))
         return self.box
 
     async def load(self) -> None:
         """Rebuild agents, balances, floors and books from the tables (start-up recovery)."""
         box = await self._box()
-        rows = await self.ctx.db.read(_load_all)
+        rows = await self.rt.db.read(_load_all)
         self._reset_venue()
         st = self.state
         for account, floor in rows["accounts"]:
@@ -369,7 +371,7 @@ class OrderEntryService:
             ):
                 conn.exec_driver_sql(f"DELETE FROM {t}")
 
-        await self.ctx.streams.transact(run)
+        await self.rt.streams.transact(run)
         self._reset_memory()
 
     def _fund_lp(self) -> None:
@@ -401,7 +403,7 @@ class OrderEntryService:
         if mode != "demo":
             return
         box = await self._box()
-        existing = await self.ctx.db.read(
+        existing = await self.rt.db.read(
             lambda c: {
                 r[0] for r in c.execute(text("SELECT api_key_id FROM oe_agents WHERE demo = :t"), {"t": True})
             }
@@ -452,9 +454,43 @@ class OrderEntryService:
                     )
 
         if rows:
-            await self.ctx.streams.transact(write)
+            await self.rt.streams.transact(write)
 
-    def credential_lines(self) -> list[str]:
+    def dashboard(self) -> dict[str, Any] | None:
+        """The agent the live dashboard acts as: demo trader A, when the demo data is seeded."""
+        if self.rt.seed_mode != "demo":
+            return None
+        d = DEMO_AGENTS[0]
+        return {
+            "apiKeyId": d.api_key_id,
+            "apiSecret": d.api_secret,
+            "apiPassphrase": d.api_passphrase,
+            "account": d.account,
+        }
+
+    async def token(self, args: list[str]) -> str:
+        """`refserver token order-entry [METHOD PATH [BODY]]`: curl -H flags signed by demo trader
+        A (valid for 30 s). Order Entry has no bearer token: every call is HMAC-signed."""
+        method = args[0].upper() if args else "GET"
+        path = args[1] if len(args) > 1 else "/api/v1/order-entry/markets"
+        body = args[2].encode() if len(args) > 2 else b""
+        raw_path, _, query = path.partition("?")
+        d = DEMO_AGENTS[0]
+        now = str(time.time_ns() // 1_000_000)
+        sig = auth.sign(
+            d.api_secret, auth.canonical_string(d.api_key_id, now, now, method, raw_path, query, body)
+        )
+        headers = {
+            "SC-Auth-Version": "2",
+            "SC-Key": d.api_key_id,
+            "SC-Nonce": now,
+            "SC-Timestamp": now,
+            "SC-Passphrase": d.api_passphrase,
+            "SC-Signature": sig,
+        }
+        return " ".join(f"-H '{k}: {v}'" for k, v in headers.items())
+
+    def credentials(self) -> list[str]:
         lines = ["order-entry agents (apiKeyId / apiSecret / apiPassphrase → account, scopes):"]
         for d in DEMO_AGENTS:
             lines.append(
@@ -485,7 +521,7 @@ class OrderEntryService:
                     for account, body in pending.events:
                         emit(FAMILY, account, KIND, (account, body))
 
-                await self.ctx.streams.transact(write)
+                await self.rt.streams.transact(write)
         except BaseException as exc:
             if ticket is not None and not ticket.done():
                 ticket.set_exception(
@@ -624,7 +660,7 @@ class OrderEntryService:
         self._ensure_account(account)
         self.agents[key_id] = agent
         await self.flush()
-        await self.ctx.streams.transact(write)
+        await self.rt.streams.transact(write)
         return {
             "apiKeyId": key_id,
             "apiSecret": secret,
@@ -649,7 +685,7 @@ class OrderEntryService:
         for close in list(self.ws_sessions.get(key_id, ())):
             with contextlib.suppress(Exception):
                 close(4401, "api key revoked")
-        await self.ctx.streams.transact(write)
+        await self.rt.streams.transact(write)
         return {"apiKeyId": key_id, "account": agent.account, "revoked": True}
 
     async def fund(self, account: str, balances: Any) -> dict[str, Any]:
@@ -758,7 +794,7 @@ class OrderEntryService:
 
     async def open_orders(self, account: str) -> tuple[int, list[dict[str, Any]]]:
         """The committed open orders and the stream seq they include, from one DB snapshot."""
-        is_pg = not self.ctx.db.is_sqlite
+        is_pg = not self.rt.db.is_sqlite
 
         def run(conn: Connection) -> tuple[int, list[dict[str, Any]]]:
             if is_pg:
@@ -793,7 +829,7 @@ class OrderEntryService:
             ]
             return (int(head_row[0]) if head_row else 0), orders
 
-        return await self.ctx.db.read(run)
+        return await self.rt.db.read(run)
 
     def book_view(self, market_ref: str, depth: int = 20) -> dict[str, Any]:
         """Aggregated price levels of one market, best first: {"bids": [[price, qty]], "asks": ...}.
@@ -823,7 +859,7 @@ class OrderEntryService:
             "wst_" + secrets.token_urlsafe(24),
             agent.account,
             agent.api_key_id,
-            now + self.ctx.settings.oe_ws_token_ttl_ms,
+            now + self.rt.settings.oe_ws_token_ttl_ms,
         )
         self.ws_tokens[tok.token] = tok
         return tok
@@ -888,7 +924,7 @@ class OrderEntryService:
         if key is not None:
             cached = self.idempotency.get((account, key))
             if cached is None:
-                cached = await self.ctx.db.read(_idempotency_lookup(account, key))
+                cached = await self.rt.db.read(_idempotency_lookup(account, key))
                 if cached is not None:
                     self.idempotency[(account, key)] = cached
                 else:

@@ -3,7 +3,8 @@
 streams = Streams(db, clock, ring_max_events=..., ring_retention_ms=..., queue_max=...)
 streams.start()
 ev  = await streams.append("order-entry", account, "execution", body)
-res = await streams.transact(lambda conn, emit: ...)   # domain writes + events, one commit
+uow = streams.unit_of_work("broker", reload)             # the family's consistency rule
+res = await uow.commit(write, apply)    # domain writes + events, one commit, then memory
 rr  = await streams.read("musubi", party_id, from_seq=1, limit=1000)   # rr.source
 sub = await streams.subscribe("broker", login, from_seq=None)          # live only
 batch = await sub.next_batch()
@@ -24,6 +25,7 @@ from app.engine.streams.event import Encoder, Event, NewEvent
 from app.engine.streams.hub import Hub, StreamState, Subscription
 from app.engine.streams.replay import ReadResult
 from app.engine.streams.sequencer import Emit, Sequencer
+from app.engine.streams.unit import Reload, UnitOfWork
 
 T = TypeVar("T")
 
@@ -69,8 +71,9 @@ class Streams:
     async def transact(self, fn: Callable[[Connection, Emit], T]) -> T:
         return await self.sequencer.transact(fn)
 
-    async def transact_events(self, fn: Callable[[Connection, Emit], T]) -> tuple[T, list[Event]]:
-        return await self.sequencer.transact_events(fn)
+    def unit_of_work(self, family: str, reload: Reload) -> UnitOfWork:
+        """The family's unit of work (see `unit.py`): the one way a family changes its state."""
+        return UnitOfWork(self.sequencer, family, reload)
 
     # --- state ---------------------------------------------------------------------------------
     async def state(self, family: str, stream: str) -> StreamState:

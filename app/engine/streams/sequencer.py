@@ -50,6 +50,7 @@ class _Unit(Generic[T]):
     future: asyncio.Future[Any]
     events: list[NewEvent] = field(default_factory=list)
     fn: UnitFn[T] | None = None
+    apply: Callable[[Any], None] | None = None  # memory follows the commit (see unit.py)
     result: Any = None
     error: BaseException | None = None
     committed: list[Event] = field(default_factory=list)
@@ -129,22 +130,18 @@ class Sequencer:
         await self._submit(unit)
         return unit.committed
 
-    async def transact(self, fn: UnitFn[T]) -> T:
+    async def transact(self, fn: UnitFn[T], apply: Callable[[T], None] | None = None) -> T:
         """Run `fn(conn, emit)` in the writer's transaction; its events commit with its writes.
 
         `fn` runs in the writer thread inside its own SAVEPOINT: if it raises, its writes and
         events are rolled back and the exception is raised here; other units are unaffected.
+        `apply(result)` runs on the event loop after COMMIT, before the events reach the ring or
+        any subscriber: whoever sees an event sees the memory that goes with it.
         """
         loop = self._loop or asyncio.get_running_loop()
-        unit: _Unit[T] = _Unit(loop.create_future(), fn=fn)
+        unit: _Unit[T] = _Unit(loop.create_future(), fn=fn, apply=apply)
         await self._submit(unit)
         return unit.result  # type: ignore[no-any-return]
-
-    async def transact_events(self, fn: UnitFn[T]) -> tuple[T, list[Event]]:
-        loop = self._loop or asyncio.get_running_loop()
-        unit: _Unit[T] = _Unit(loop.create_future(), fn=fn)
-        await self._submit(unit)
-        return unit.result, unit.committed
 
     # --- the writer thread ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -284,6 +281,13 @@ class Sequencer:
 
     # --- back on the event loop: ring, then notify, then wake the callers ------------------------
     def _deliver(self, batch: list[_Unit[Any]], committed: list[Event]) -> None:
+        for unit in batch:
+            if unit.apply is not None and unit.error is None:
+                try:
+                    unit.apply(unit.result)
+                except Exception as exc:  # the commit stands; the caller learns memory did not follow
+                    log.exception("applying a committed unit to memory failed")
+                    unit.error = exc
         if committed:
             self._known_streams.update((e.family, e.stream) for e in committed)
             try:

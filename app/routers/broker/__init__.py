@@ -1,82 +1,55 @@
-"""The broker family: its routers, control routes and lifecycle hooks."""
+"""The broker family: what it plugs into the app (prefixes, error shape, service, routers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.context import AppContext
-from app.engine.broker.service import DEMO_USERS, BrokerService
-from app.families import Family
-from app.routers.broker import account, admin, alerts, market, scripts, sign, trade, ws
+from app.engine.broker.service import BrokerService
+from app.families import ErrorShape, Family
+from app.routers.broker import account, admin, alerts, asyncapi, market, scripts, sign, trade, ws
 
 
-def _service(ctx: AppContext) -> BrokerService:
-    svc = ctx.services.get("broker")
-    if svc is None:
-        svc = BrokerService(ctx)
-        ctx.services["broker"] = svc
-    assert isinstance(svc, BrokerService)
-    return svc
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]], rid: str, now_ms: int
+) -> dict[str, Any]:
+    """`{"error": "<CODE>", "message": "..."}`"""
+    return {"error": code, "message": message}
 
 
-async def seed(ctx: AppContext, mode: str) -> None:
-    svc = _service(ctx)
-    await svc.ensure_loaded()
-    if mode == "demo":
-        await svc.seed_demo()
-
-
-async def start(ctx: AppContext) -> None:
-    await _service(ctx).start()
-
-
-async def stop(ctx: AppContext) -> None:
-    svc = ctx.services.get("broker")
-    if isinstance(svc, BrokerService):
-        await svc.stop()
-
-
-async def wipe(ctx: AppContext) -> None:
-    await _service(ctx).wipe()
-
-
-async def credentials(ctx: AppContext) -> list[str]:
-    svc = _service(ctx)
-    lines = []
-    for d in DEMO_USERS:
-        if d["login"] in svc.accounts:
-            lines.append(
-                f"broker: login {d['login']} password {d['password']} "
-                f"({d['balance']:,.0f} {d['currency']}, 1:{d['leverage']})"
-            )
-    return lines
-
-
-async def token(ctx: AppContext, args: list[str]) -> str:
-    """`refserver token broker <login>`: a token for any existing login, no password needed."""
-    svc = _service(ctx)
-    await svc.ensure_loaded()
-    if svc.tokens is None:
-        await svc.start()
-        await svc.stop()
-    if not args:
-        raise SystemExit("usage: refserver token broker <login>")
-    acc = svc.accounts.get(int(args[0]))
-    if acc is None:
-        raise SystemExit(f"no broker login {args[0]}")
-    return svc.mint(acc)
-
-
-async def dashboard(ctx: AppContext) -> dict[str, Any] | None:
-    """The login the live dashboard acts as: the first demo user, when it is seeded."""
-    d = DEMO_USERS[0]
-    if d["login"] not in _service(ctx).accounts:
-        return None
-    return {"login": d["login"], "password": d["password"]}
-
+ERRORS = ErrorShape(
+    codes={
+        400: "INVALID_DATA",
+        401: "PERMISSION_DENIED",
+        402: "USER_DISABLED",
+        403: "USER_NOT_FOUND_OR_INCORRECT",
+        404: "NOT_FOUND",
+        405: "NOT_FOUND",
+        409: "NOT_ENOUGH_MONEY",
+        413: "PAYLOAD_TOO_LARGE",
+        422: "INVALID_DATA",
+        500: "INTERNAL_ERROR",
+        503: "SERVICE_UNAVAILABLE",
+    },
+    body=error_body,
+)
 
 family = Family(
     name="broker",
+    title="Broker Client API",
+    prefixes=(
+        "/sign/",
+        "/account",
+        "/trade",
+        "/trades",
+        "/market/",
+        "/scripts",
+        "/script",
+        "/settings",
+        "/price_alert",
+        "/ws",
+    ),
+    create=BrokerService,
+    errors=ERRORS,
     routers=[
         sign.router,
         account.router,
@@ -87,11 +60,6 @@ family = Family(
         ws.router,
     ],
     admin_router=admin.router,
-    seed=seed,
-    start=start,
-    stop=stop,
-    wipe=wipe,
-    credentials=credentials,
-    token=token,
-    extra={"dashboard": dashboard},
+    asyncapi=asyncapi.asyncapi,
+    order=2,
 )

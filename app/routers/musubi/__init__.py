@@ -1,78 +1,52 @@
-"""The musubi family: its routers, control routes and lifecycle hooks."""
+"""The Musubi family: what it plugs into the app (prefixes, error shape, service, routers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.context import AppContext
-from app.engine.musubi.service import DEMO_PARTICIPANTS, Musubi, demo_party_id
-from app.families import Family
-from app.routers.musubi import admin, api, sse
+from app.clock import iso_ms
+from app.engine.musubi.service import Musubi
+from app.families import ErrorShape, Family
+from app.routers.musubi import admin, api, asyncapi, sse
 
 
-def _svc(ctx: AppContext) -> Musubi:
-    svc = ctx.services.get("musubi")
-    if svc is None:
-        svc = ctx.services["musubi"] = Musubi(ctx)
-    assert isinstance(svc, Musubi)
-    return svc
-
-
-async def _seed(ctx: AppContext, mode: str) -> None:
-    await _svc(ctx).ensure_participants(mode)
-
-
-async def _start(ctx: AppContext) -> None:
-    await _svc(ctx).start()
-
-
-async def _stop(ctx: AppContext) -> None:
-    await _svc(ctx).stop()
-
-
-async def _wipe(ctx: AppContext) -> None:
-    await _svc(ctx).wipe()
-
-
-async def _credentials(ctx: AppContext) -> list[str]:
-    svc = _svc(ctx)
-    lines = ["Musubi participants (POST /auth/token {client_id, client_secret}):"]
-    for name, role, client_id, secret, _sim in DEMO_PARTICIPANTS:
-        if demo_party_id(name) in svc.participants:
-            lines.append(f"  {role:<13} {client_id:<21} {secret:<28} {demo_party_id(name)}")
-    return lines
-
-
-async def _dashboard(ctx: AppContext) -> dict[str, Any] | None:
-    """The participant the live dashboard acts as: the demo sender institution, if seeded."""
-    p = _svc(ctx).participants.get(demo_party_id("SenderInstitution"))
-    if p is None:
-        return None
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]], rid: str, now_ms: int
+) -> dict[str, Any]:
+    """`{"error": {"code", "message", "details": [{"field","reason"}]}, "meta": {...}}`"""
     return {
-        "name": p.name,
-        "role": p.role,
-        "client_id": p.client_id,
-        "client_secret": p.client_secret,
-        "party_id": p.party_id,
+        "error": {"code": code, "message": message, "details": details},
+        "meta": {"request_id": rid, "timestamp": iso_ms(now_ms)},
     }
 
 
-async def _token(ctx: AppContext, args: list[str]) -> str:
-    if not args:
-        raise SystemExit("usage: refserver token musubi <client_id|name|party_id>")
-    return _svc(ctx).mint_for(args[0])
-
+ERRORS = ErrorShape(
+    codes={
+        400: "VALIDATION_ERROR",
+        401: "UNAUTHORIZED",
+        403: "FORBIDDEN",
+        404: "NOT_FOUND",
+        405: "NOT_FOUND",
+        409: "CONFLICT",
+        413: "PAYLOAD_TOO_LARGE",
+        422: "VALIDATION_ERROR",
+        500: "INTERNAL_ERROR",
+        502: "CANTON_ERROR",
+        503: "SERVICE_UNAVAILABLE",
+    },
+    body=error_body,
+    request_id_header=True,
+)
 
 family = Family(
     name="musubi",
+    title="Musubi settlement",
+    prefixes=("/auth/token", "/whoami", "/api/v1/"),
+    create=Musubi,
+    errors=ERRORS,
     # SSE routes first: /api/v1/orders/events must win over /api/v1/orders/{intent_id}
     routers=[api.public, sse.router, api.router],
     admin_router=admin.router,
-    seed=_seed,
-    start=_start,
-    stop=_stop,
-    wipe=_wipe,
-    credentials=_credentials,
-    token=_token,
-    extra={"dashboard": _dashboard},
+    asyncapi=asyncapi.asyncapi,
+    order=1,
 )

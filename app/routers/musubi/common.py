@@ -26,7 +26,7 @@ JSON = "application/json"
 
 def service(conn: HTTPConnection) -> Musubi:
     ctx: AppContext = conn.app.state.ctx
-    svc: Musubi = ctx.services["musubi"]
+    svc: Musubi = ctx.service("musubi")
     return svc
 
 

@@ -122,7 +122,7 @@ async def markets(signed: SignedRead) -> Response:
     openapi_extra=SIGNED,
 )
 async def limits(signed: SignedRead) -> Response:
-    s = signed.svc.ctx.settings
+    s = signed.svc.rt.settings
     body = {
         "contract": "bsl-order-entry-v1",
         "maxActionsPerBatch": MAX_ACTIONS,
@@ -175,7 +175,7 @@ async def executions(
 ) -> Response:
     acct = signed.svc.require_account(signed.agent, account)
     from_seq = max(from_seq, 1)
-    res = await signed.svc.ctx.streams.read(FAMILY, acct, from_seq, limit)
+    res = await signed.svc.rt.streams.read(FAMILY, acct, from_seq, limit)
     events = res.events
     to_seq = events[-1].seq if events else None
     next_seq = (to_seq + 1) if to_seq is not None else from_seq
