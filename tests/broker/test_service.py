@@ -10,7 +10,7 @@ import pytest
 from app.engine.broker import store
 from app.engine.broker.model import Book
 from app.engine.broker.service import BrokerService
-from tests.broker.helpers import balance, broker_settings, events, new_user, open_trade, set_price, trades
+from tests.broker.helpers import broker_settings, events, new_user, open_trade, set_price, trades
 from tests.conftest import ADMIN_HEADERS, running_app
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +54,9 @@ async def test_a_failed_commit_answers_503_and_memory_equals_the_database(db_url
 
         r.ctx.streams.sequencer.before_commit = fail_once
         resp = await c.post(
-            "/trade/open", json={"cmd": 1, "volume": 200, "symbol": "EURUSD"}, headers={"Authorization": token}
+            "/trade/open",
+            json={"cmd": 1, "volume": 200, "symbol": "EURUSD"},
+            headers={"Authorization": token},
         )
         assert resp.status_code == 503, resp.text
         assert resp.json()["error"] == "SERVICE_UNAVAILABLE" and set(resp.json()) == {"error", "message"}

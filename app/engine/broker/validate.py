@@ -7,12 +7,17 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from app.engine import bounds
 from app.engine.broker import conditions
 from app.engine.broker.model import BUY_LIMIT, BUY_STOP, SELL_LIMIT, SELL_STOP, Alert, Quote
 from app.engine.broker.symbols import BY_NAME, Symbol
 from app.engine.errors import InvalidInput
 
 INVALID = "INVALID_DATA"
+MAX_ABS = 1e12  # no price or amount beyond ±10^12 (CONTRACT §6)
+ID_MAX = bounds.INT64_MAX
+TIME_MAX = 253_402_300_799  # epoch seconds of 9999-12-31T23:59:59Z
+LOGIN_MAX = 10**15  # explicit logins stay far below 2^63, so the next auto login always fits
 
 
 def bad(name: str, reason: str) -> InvalidInput:
@@ -29,10 +34,11 @@ def integer(
     *,
     required: bool = False,
     default: int | None = None,
-    lo: int | None = None,
-    hi: int | None = None,
+    lo: int = -bounds.INT64_MAX - 1,
+    hi: int = bounds.INT64_MAX,
     allow_str: bool = False,
 ) -> int | None:
+    """An integer in [lo, hi] (never beyond 64 bits, CONTRACT §6); floats with no fraction pass."""
     if not _present(body, name):
         if required:
             raise bad(name, "is required")
@@ -46,12 +52,12 @@ def integer(
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise bad(name, "must be an integer")
     if isinstance(v, float):
-        if not v.is_integer():
+        if not math.isfinite(v) or not v.is_integer():
             raise bad(name, "must be an integer")
         v = int(v)
-    if lo is not None and v < lo:
+    if v < lo:
         raise bad(name, f"must be at least {lo}")
-    if hi is not None and v > hi:
+    if v > hi:
         raise bad(name, f"must be at most {hi}")
     return int(v)
 
@@ -71,7 +77,9 @@ def number(
     positive: bool = False,
     non_negative: bool = False,
     allow_str: bool = False,
+    max_abs: float = MAX_ABS,
 ) -> float | None:
+    """A finite number (prices, thresholds) no larger than `max_abs` in magnitude."""
     if not _present(body, name):
         if required:
             raise bad(name, "is required")
@@ -87,6 +95,8 @@ def number(
     f = float(v)
     if not math.isfinite(f):
         raise bad(name, "must be a finite number")
+    if abs(f) > max_abs:
+        raise bad(name, f"must be between -{max_abs:.0e} and {max_abs:.0e}")
     if positive and f <= 0:
         raise bad(name, "must be greater than 0")
     if non_negative and f < 0:
@@ -212,3 +222,12 @@ def alert(a: Alert, now_ms: int) -> None:
         raise bad("move_threshold", "must be greater than 0")
     if a.expires_at:
         expiration(a.expires_at, now_ms, "expires_at")
+
+
+def settings_values(body: Mapping[str, Any]) -> dict[str, Any]:
+    """`POST /settings`: keys of 1 to 255 characters; values of any JSON nested at most 64 deep."""
+    values = {k: v for k, v in body.items() if k != "login"}
+    for k in values:
+        if not k or len(k) > 255:
+            raise bad("key", "setting keys must be 1 to 255 characters")
+    return values

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.engine.broker.model import BALANCE_COLUMNS, PROFILE_COLUMNS
+from app.routers.broker import deps
 from app.routers.broker.deps import Auth, body_of, service, table
 
-router = APIRouter(tags=["broker: account"])
+router = deps.router("broker: account")
 
 
 @router.get("/account", summary="The caller's profile (one row)")

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.engine.broker import validate as fields
 from app.engine.broker.symbols import Symbol
 from app.engine.errors import NotFound
+from app.routers.broker import deps
 from app.routers.broker.deps import INT, NUM, STR, body_doc, read_body, service
 from app.routers.kit import answer
 
-router = APIRouter()
+router = deps.router()
 
 _USER_PROPS = {
     "password": STR,
@@ -50,7 +51,7 @@ async def create_user(request: Request) -> Response:
         country=fields.string(body, "country", default="", max_len=64) or "",
         group=fields.string(body, "group", default="demo", min_len=1, max_len=64) or "demo",
         disabled=disabled,
-        login=fields.integer(body, "login", lo=1),
+        login=fields.integer(body, "login", lo=1, hi=fields.LOGIN_MAX),
     )
     return answer({"login": acc.login, "password": password}, 201)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.engine.broker import validate as fields
 from app.engine.broker.model import ALERT_COLUMNS, ALERT_LOG_COLUMNS
 from app.engine.broker.service import BrokerService
+from app.routers.broker import deps
 from app.routers.broker.deps import INT, NUM, STR, Auth, body_doc, body_of, ok, ok_id, service, table
 
-router = APIRouter(tags=["broker: price alerts"])
+router = deps.router("broker: price alerts")
 
 _ALERT_PROPS = {
     "symbol": STR,
@@ -46,7 +47,7 @@ def _values(svc: BrokerService, body: dict[str, Any], *, create: bool) -> dict[s
         if name in body:
             out[name] = fields.number(body, name, positive=body.get(name) is not None)
     if "expires_at" in body:
-        out["expires_at"] = fields.integer(body, "expires_at", lo=0) or None
+        out["expires_at"] = fields.integer(body, "expires_at", lo=0, hi=fields.TIME_MAX) or None
     for name in ("message", "comment", "indicator_name"):
         if body.get(name) is not None:
             out[name] = fields.string(body, name, max_len=1000 if name != "indicator_name" else 64)

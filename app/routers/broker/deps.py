@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
+from app.engine import bounds
 from app.engine.broker.model import Account
 from app.engine.broker.service import BrokerService
 from app.engine.broker.sessions import Claims
@@ -18,6 +22,30 @@ from app.engine.errors import Unauthorized
 from app.routers.kit import answer, bearer, read_json
 
 OK_BYTES = b'{"data":"OK"}'
+# every method of every broker path, whichever route declares it (several routes share a path)
+ALLOW: dict[str, set[str]] = {}
+
+
+class BrokerRoute(APIRoute):
+    """A broker route whose 405 and OPTIONS answers list every method of its path in `Allow`."""
+
+    def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(path, *args, **kwargs)
+        ALLOW.setdefault(self.path_format, {"OPTIONS"}).update(self.methods or ())
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allow = ", ".join(sorted(ALLOW.get(self.path_format, self.methods)))
+            if scope["method"] == "OPTIONS":
+                await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)
+                return
+            raise HTTPException(status_code=405, headers={"Allow": allow})
+        await super().handle(scope, receive, send)
+
+
+def router(tag: str | None = None) -> APIRouter:
+    """A broker section's router."""
+    return APIRouter(tags=[tag] if tag else None, route_class=BrokerRoute)
 
 
 def service(conn: HTTPConnection) -> BrokerService:
@@ -68,8 +96,9 @@ async def authenticate(request: Request) -> Caller:
 
 
 async def read_body(request: Request) -> dict[str, Any]:
-    """The JSON object body (an empty body is `{}`); 400 INVALID_DATA otherwise."""
+    """The JSON object body (an empty body is `{}`), nested at most 64 deep; 400 INVALID_DATA otherwise."""
     body: dict[str, Any] = await read_json(request, required=False, code=INVALID)
+    bounds.check_depth(body, code=INVALID)
     return body
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.engine.broker import validate as fields
@@ -13,6 +13,7 @@ from app.engine.broker.pricing import spread_around
 from app.engine.broker.service import BrokerService
 from app.engine.broker.symbols import ASSET_INFO, BY_NAME, GROUPS, MARGIN_FOREX, SYMBOLS, Symbol, icon_for
 from app.engine.errors import NotFound
+from app.routers.broker import deps
 from app.routers.broker.deps import (
     STR,
     Auth,
@@ -25,7 +26,7 @@ from app.routers.broker.deps import (
 )
 from app.routers.kit import answer
 
-router = APIRouter(tags=["broker: market"])
+router = deps.router("broker: market")
 
 SHORT_LIST_COLUMNS = (
     "symbol",

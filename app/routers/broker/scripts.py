@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.engine.broker import validate as fields
 from app.engine.broker.model import SCRIPT_COLUMNS
+from app.routers.broker import deps
 from app.routers.broker.deps import INT, STR, Auth, body_doc, body_of, ok, ok_id, service, table
 
-router = APIRouter(tags=["broker: scripts and settings"])
+router = deps.router("broker: scripts and settings")
 
 
 @router.get("/scripts", summary="The caller's scripts")
@@ -72,9 +73,6 @@ async def settings_get(request: Request, caller: Auth) -> Response:
 )
 async def settings_post(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
-    values = {k: v for k, v in body.items() if k != "login"}
-    for k in values:
-        if not k or len(k) > 255:
-            raise fields.bad("key", "setting keys must be 1 to 255 characters")
+    values = fields.settings_values(body)
     await service(request).settings.merge(caller.account, values)
     return ok()

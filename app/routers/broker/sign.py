@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.engine.broker import validate as fields
 from app.engine.broker.model import Account
+from app.routers.broker import deps
 from app.routers.broker.deps import INT, STR, Auth, body_doc, body_of, ok, read_body, service
 from app.routers.kit import answer
 
-router = APIRouter(tags=["broker: auth"])
+router = deps.router("broker: auth")
 
 
 def _signed(svc_ttl: int, acc: Account, token: str) -> Response:

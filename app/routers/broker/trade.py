@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.engine.broker import queries as query
 from app.engine.broker import validate as fields
 from app.engine.broker.model import TRADE_COLUMNS
 from app.engine.errors import InvalidInput
+from app.routers.broker import deps
 from app.routers.broker.deps import (
     INT,
     NUM,
@@ -23,7 +24,7 @@ from app.routers.broker.deps import (
     table,
 )
 
-router = APIRouter(tags=["broker: trade"])
+router = deps.router("broker: trade")
 
 
 @router.post(
@@ -57,7 +58,7 @@ async def trade_open(request: Request, caller: Auth) -> Response:
         sl=fields.number(body, "sl", non_negative=True),
         tp=fields.number(body, "tp", non_negative=True),
         open_price=fields.number(body, "open_price", non_negative=True),
-        expiration=fields.integer(body, "expiration", lo=0),
+        expiration=fields.integer(body, "expiration", lo=0, hi=fields.TIME_MAX),
         comment=fields.string(body, "comment", max_len=255),
     )
     return ok_id(order)
@@ -104,7 +105,7 @@ async def trade_modify(request: Request, caller: Auth) -> Response:
         sl=fields.number(body, "sl", non_negative=True),
         tp=fields.number(body, "tp", non_negative=True),
         open_price=fields.number(body, "open_price", non_negative=True),
-        expiration=fields.integer(body, "expiration", lo=0),
+        expiration=fields.integer(body, "expiration", lo=0, hi=fields.TIME_MAX),
     )
     return ok()
 
