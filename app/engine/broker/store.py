@@ -1,8 +1,9 @@
-"""Broker persistence: the SQL of every write, and `Work`, the unit that commits it with its events.
+"""Broker persistence: every SQL statement, loading the `Book`, and `Work`, the write half of
+a unit of work.
 
-A `Work` collects the statements and account events of one change; `Work.run` executes them
-inside the sequencer's transaction (SQLAlchemy Core, no ORM), so rows and events commit
-together and in the order the changes were made.
+A `Work` collects the statements and account events of one change; `Work.run` is the unit's
+`write(conn, emit)`, executed in the sequencer's transaction (SQLAlchemy Core, no ORM), so
+rows and events commit together and in the order the changes were made.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+
+from app.engine.broker.model import ALERT_ACTIVE, S_OPEN, Account, Alert, Book, Trade
+from app.engine.broker.symbols import BY_NAME
 
 FAMILY = "broker"
 
@@ -77,6 +81,40 @@ INS_NOTE = text(
     "INSERT INTO broker_notifications (id, login, level, title, message, ctm) "
     "VALUES (:id, :login, :level, :title, :message, :ctm)"
 )
+INS_SCRIPT = text(
+    "INSERT INTO broker_scripts (id, login, name, script, autostart, type, created_at, updated_at) "
+    "VALUES (:id, :login, :name, :script, :autostart, 'private', :now, :now)"
+)
+DEL_SCRIPT = text("DELETE FROM broker_scripts WHERE id = :id AND login = :login")
+SEL_SCRIPTS = text(
+    "SELECT id, name, script, autostart, type, created_at, updated_at FROM broker_scripts "
+    "WHERE login = :login ORDER BY id"
+)
+SEL_SETTINGS = text("SELECT key, value FROM broker_settings WHERE login = :login ORDER BY key")
+DEL_SETTING = text("DELETE FROM broker_settings WHERE login = :login AND key = :key")
+INS_SETTING = text("INSERT INTO broker_settings (login, key, value) VALUES (:login, :key, :value)")
+SEL_LOGS = text(
+    "SELECT id, alert_id, login, symbol, indicator_name, message, side, condition, target_price, "
+    "triggered_price, triggered_at, comment FROM broker_alert_logs WHERE login = :login ORDER BY id"
+)
+DEL_LOGS = text("DELETE FROM broker_alert_logs WHERE login = :login")
+DEL_LOG = text("DELETE FROM broker_alert_logs WHERE login = :login AND id = :id")
+SEL_HISTORY = text(
+    f"SELECT {TRADE_COLS} FROM broker_trades WHERE login = :login AND status IN :statuses"
+).bindparams(bindparam("statuses", expanding=True))
+SEL_MAX_IDS = text(
+    "SELECT (SELECT MAX(login) FROM broker_users), (SELECT MAX(order_id) FROM broker_trades), "
+    "(SELECT MAX(id) FROM broker_alerts), (SELECT MAX(id) FROM broker_alert_logs), "
+    "(SELECT MAX(id) FROM broker_scripts), (SELECT MAX(id) FROM broker_notifications)"
+)
+
+
+def update_script(changes: dict[str, Any]) -> Any:
+    """`UPDATE broker_scripts` of the given columns (names come from the validator, never the client)."""
+    sets = "".join(f"{k} = :{k}, " for k in changes)
+    return text(f"UPDATE broker_scripts SET {sets}updated_at = :now WHERE id = :id AND login = :login")
+
+
 BROKER_TABLES = (
     "broker_notifications",
     "broker_alert_logs",
@@ -113,3 +151,97 @@ class Work:
             conn.execute(stmt, params)
         for login, frame in self.events:
             emit(FAMILY, str(login), frame[0], frame)
+
+
+def trade_from_row(r: Any) -> Trade:
+    """A trade as stored in `broker_trades`."""
+    return Trade(
+        order=int(r["order_id"]),
+        login=int(r["login"]),
+        cmd=int(r["cmd"]),
+        state=int(r["state"]),
+        status=r["status"],
+        symbol=r["symbol"],
+        volume=int(r["volume"]),
+        open_price=float(r["open_price"]),
+        digits=int(r["digits"]),
+        open_time=int(r["open_time"]),
+        close_price=float(r["close_price"]),
+        close_time=int(r["close_time"]),
+        sl=float(r["sl"]),
+        tp=float(r["tp"]),
+        expiration=int(r["expiration"]),
+        profit=float(r["profit"]),
+        commission=float(r["commission"]),
+        storage=float(r["storage"]),
+        comment=r["comment"],
+        reason=int(r["reason"]),
+        margin=float(r["margin"]),
+    )
+
+
+def account_from_row(u: Any) -> Account:
+    return Account(
+        login=int(u["login"]),
+        password_hash=u["password_hash"],
+        email=u["email"],
+        name=u["name"],
+        group=u["group_name"],
+        currency=u["currency"],
+        leverage=int(u["leverage"]),
+        balance=float(u["balance"]),
+        credit=float(u["credit"]),
+        regdate=int(u["regdate"]),
+        disabled=bool(u["disabled"]),
+        token_gen=int(u["token_gen"]),
+        phone=u["phone"],
+        country=u["country"],
+        city=u["city"],
+        address=u["address"],
+        state=u["state"],
+        zipcode=u["zipcode"],
+        avatar=u["avatar"],
+    )
+
+
+def load(conn: Connection) -> Book:
+    """The whole in-memory state, read from the database (quotes are the caller's)."""
+
+    def q(sql: str) -> list[Any]:
+        return list(conn.execute(text(sql)).mappings().all())
+
+    book = Book()
+    for u in q(f"SELECT {USER_COLS} FROM broker_users"):
+        acc = account_from_row(u)
+        book.accounts[acc.login] = acc
+        if acc.email:
+            book.by_email[acc.email.lower()] = acc.login
+    for r in q(f"SELECT {TRADE_COLS} FROM broker_trades WHERE status IN ('open', 'pending')"):
+        t = trade_from_row(r)
+        owner = book.accounts.get(t.login)
+        if owner is None or t.symbol not in BY_NAME:
+            continue
+        if t.status == S_OPEN:
+            book.index_position(owner, t)
+        else:
+            book.index_pending(owner, t)
+    for r in q(f"SELECT {ALERT_COLS} FROM broker_alerts"):
+        a = Alert(**{k: r[k] for k in r.keys()})
+        a.login, a.id = int(a.login), int(a.id)
+        book.alerts[a.id] = a
+        if a.status == ALERT_ACTIVE and a.symbol in BY_NAME:
+            book.alerts_by_symbol[a.symbol][a.id] = a
+    for r in q("SELECT login, symbol, position FROM broker_watch ORDER BY login, position"):
+        watcher = book.accounts.get(int(r["login"]))
+        if watcher is not None:
+            watcher.watch.append(r["symbol"])
+    book.revoked = {r["jti"] for r in q("SELECT jti FROM broker_revoked_tokens")}
+    mx = conn.execute(SEL_MAX_IDS).first()
+    assert mx is not None
+    book.next_login = max(1001, int(mx[0] or 0) + 1)
+    book.next_order = max(100_001, int(mx[1] or 0) + 1)
+    book.next_alert = int(mx[2] or 0) + 1
+    book.next_log = int(mx[3] or 0) + 1
+    book.next_script = int(mx[4] or 0) + 1
+    book.next_note = int(mx[5] or 0) + 1
+    return book

@@ -23,7 +23,7 @@ ERRORS = ErrorShape(
         402: "USER_DISABLED",
         403: "USER_NOT_FOUND_OR_INCORRECT",
         404: "NOT_FOUND",
-        405: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
         409: "NOT_ENOUGH_MONEY",
         413: "PAYLOAD_TOO_LARGE",
         422: "INVALID_DATA",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.engine.broker.state import BALANCE_COLUMNS, PROFILE_COLUMNS
-from app.routers.broker.common import Auth, body_of, service, table
+from app.engine.broker.model import BALANCE_COLUMNS, PROFILE_COLUMNS
+from app.routers.broker import deps
+from app.routers.broker.deps import Auth, body_of, service, table
 
-router = APIRouter(tags=["broker: account"])
+router = deps.router("broker: account")
 
 
 @router.get("/account", summary="The caller's profile (one row)")
@@ -21,4 +22,4 @@ async def account(request: Request, caller: Auth) -> Response:
 @router.get("/account/balance", summary="Balance, equity, margin, free margin, margin level, floating profit")
 async def balance(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
-    return table(BALANCE_COLUMNS, [service(request).balance_row(caller.account)])
+    return table(BALANCE_COLUMNS, [service(request).margin.balance_row(caller.account)])

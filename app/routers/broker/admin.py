@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.engine.broker import fields
+from app.engine.broker import validate as fields
 from app.engine.broker.symbols import Symbol
 from app.engine.errors import NotFound
-from app.routers.broker.common import INT, NUM, STR, body_doc, json_response, read_body, service
+from app.routers.broker import deps
+from app.routers.broker.deps import INT, NUM, STR, body_doc, read_body, service
+from app.routers.kit import answer
 
-router = APIRouter()
+router = deps.router()
 
 _USER_PROPS = {
     "password": STR,
@@ -39,7 +41,7 @@ async def create_user(request: Request) -> Response:
     disabled = body.get("disabled", False)
     if not isinstance(disabled, bool):
         raise fields.bad("disabled", "must be true or false")
-    acc = await service(request).create_user(
+    acc = await service(request).accounts.create_user(
         password=password,
         balance=fields.number(body, "balance", default=10_000.0, non_negative=True) or 0.0,
         leverage=fields.integer(body, "leverage", default=100, lo=1, hi=1000) or 100,
@@ -49,9 +51,9 @@ async def create_user(request: Request) -> Response:
         country=fields.string(body, "country", default="", max_len=64) or "",
         group=fields.string(body, "group", default="demo", min_len=1, max_len=64) or "demo",
         disabled=disabled,
-        login=fields.integer(body, "login", lo=1),
+        login=fields.integer(body, "login", lo=1, hi=fields.LOGIN_MAX),
     )
-    return json_response({"login": acc.login, "password": password}, 201)
+    return answer({"login": acc.login, "password": password}, 201)
 
 
 def _account(request: Request, login: int) -> Any:
@@ -92,8 +94,8 @@ async def update_user(request: Request, login: int) -> Response:
     for name in ("name", "email"):
         if body.get(name) is not None:
             changes[name] = fields.req_str(body, name, max_len=255)
-    acc = await service(request).update_user(acc, changes)
-    return json_response({**acc.profile(), "disabled": acc.disabled, "credit": acc.credit})
+    acc = await service(request).accounts.update_user(acc, changes)
+    return answer({**acc.profile(), "disabled": acc.disabled, "credit": acc.credit})
 
 
 @router.post(
@@ -108,8 +110,8 @@ async def deposit(request: Request, login: int) -> Response:
     if amount == 0:
         raise fields.bad("amount", "must not be 0")
     svc = service(request)
-    order = await svc.deposit(acc, amount, fields.string(body, "comment", max_len=255))
-    return json_response({"order": order, "balance": acc.balance})
+    order = await svc.accounts.deposit(acc, amount, fields.string(body, "comment", max_len=255))
+    return answer({"order": order, "balance": acc.balance})
 
 
 @router.post(
@@ -120,19 +122,19 @@ async def deposit(request: Request, login: int) -> Response:
 async def notify(request: Request) -> Response:
     body = await read_body(request)
     acc = _account(request, fields.req_int(body, "login", lo=1))
-    nid = await service(request).notify(
+    nid = await service(request).accounts.notify(
         acc,
         fields.integer(body, "level", default=0, lo=0, hi=10) or 0,
         fields.string(body, "title", default="", max_len=255) or "",
         fields.req_str(body, "message", max_len=2000),
     )
-    return json_response({"id": nid}, 201)
+    return answer({"id": nid}, 201)
 
 
 def _price(svc: Any, item: Any, prefix: str = "") -> tuple[Symbol, float, float]:
     if not isinstance(item, dict):
         raise fields.bad(prefix.rstrip(".") or "body", "must be an object {symbol, bid, ask}")
-    sym: Symbol = svc.symbol(item.get("symbol"), prefix + "symbol")
+    sym: Symbol = fields.symbol(item.get("symbol"), prefix + "symbol")
     bid = fields.number(item, "bid", required=True, positive=True)
     ask = fields.number(item, "ask", required=True, positive=True)
     assert bid is not None and ask is not None
@@ -157,7 +159,7 @@ async def set_prices(request: Request) -> Response:
         prices = [_price(svc, it, f"prices.{i}.") for i, it in enumerate(items)]
     else:
         prices = [_price(svc, body)]
-    await svc.set_prices(prices)
+    await svc.pricing.set_prices(prices)
     out = [
         {
             "symbol": s.symbol,
@@ -167,12 +169,12 @@ async def set_prices(request: Request) -> Response:
         }
         for s, _, _ in prices
     ]
-    return json_response(out[0] if "prices" not in body else {"prices": out})
+    return answer(out[0] if "prices" not in body else {"prices": out})
 
 
 @router.get("/broker/prices", summary="Every symbol's current bid/ask")
 async def get_prices(request: Request) -> Response:
     svc = service(request)
-    return json_response(
+    return answer(
         {"prices": [{"symbol": k, "bid": q.bid, "ask": q.ask, "ctm": q.ctm} for k, q in svc.quotes.items()]}
     )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.engine.broker import fields
+from app.engine.broker import validate as fields
+from app.engine.broker.model import ALERT_COLUMNS, ALERT_LOG_COLUMNS
 from app.engine.broker.service import BrokerService
-from app.engine.broker.state import ALERT_COLUMNS, ALERT_LOG_COLUMNS
-from app.routers.broker.common import INT, NUM, STR, Auth, body_doc, body_of, ok, ok_id, service, table
+from app.routers.broker import deps
+from app.routers.broker.deps import INT, NUM, STR, Auth, body_doc, body_of, ok, ok_id, service, table
 
-router = APIRouter(tags=["broker: price alerts"])
+router = deps.router("broker: price alerts")
 
 _ALERT_PROPS = {
     "symbol": STR,
@@ -34,7 +35,7 @@ def _values(svc: BrokerService, body: dict[str, Any], *, create: bool) -> dict[s
     """The alert fields present in `body`, typed (create: symbol, side and condition required)."""
     out: dict[str, Any] = {}
     if create or body.get("symbol") is not None:
-        out["symbol"] = svc.symbol(body.get("symbol")).symbol
+        out["symbol"] = fields.symbol(body.get("symbol")).symbol
     for name, lo, hi in (("side", 0, 1), ("condition", 0, 12)):
         v = fields.integer(body, name, required=create, lo=lo, hi=hi)
         if v is not None:
@@ -46,7 +47,7 @@ def _values(svc: BrokerService, body: dict[str, Any], *, create: bool) -> dict[s
         if name in body:
             out[name] = fields.number(body, name, positive=body.get(name) is not None)
     if "expires_at" in body:
-        out["expires_at"] = fields.integer(body, "expires_at", lo=0) or None
+        out["expires_at"] = fields.integer(body, "expires_at", lo=0, hi=fields.TIME_MAX) or None
     for name in ("message", "comment", "indicator_name"):
         if body.get(name) is not None:
             out[name] = fields.string(body, name, max_len=1000 if name != "indicator_name" else 64)
@@ -56,13 +57,13 @@ def _values(svc: BrokerService, body: dict[str, Any], *, create: bool) -> dict[s
 @router.get("/price_alert/list", summary="The caller's price alerts")
 async def alert_list(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
-    return table(ALERT_COLUMNS, service(request).alerts_of(caller.account))
+    return table(ALERT_COLUMNS, service(request).alerts.of(caller.account))
 
 
 @router.get("/price_alert/logs", summary="The caller's alert triggers")
 async def alert_logs(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
-    return table(ALERT_LOG_COLUMNS, await service(request).alert_logs(caller.account))
+    return table(ALERT_LOG_COLUMNS, await service(request).alerts.logs(caller.account))
 
 
 @router.put(
@@ -73,7 +74,7 @@ async def alert_logs(request: Request, caller: Auth) -> Response:
 async def alert_create(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)
-    return ok_id(await svc.create_alert(caller.account, _values(svc, body, create=True)))
+    return ok_id(await svc.alerts.create(caller.account, _values(svc, body, create=True)))
 
 
 @router.post(
@@ -85,14 +86,14 @@ async def alert_update(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)
     aid = fields.req_int(body, "id", lo=1)
-    await svc.update_alert(caller.account, aid, _values(svc, body, create=False))
+    await svc.alerts.update(caller.account, aid, _values(svc, body, create=False))
     return ok()
 
 
 @router.delete("/price_alert", summary="Delete a price alert", openapi_extra=body_doc({"id": INT}, ["id"]))
 async def alert_delete(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
-    await service(request).delete_alert(caller.account, fields.req_int(body, "id", lo=1))
+    await service(request).alerts.delete(caller.account, fields.req_int(body, "id", lo=1))
     return ok()
 
 
@@ -103,5 +104,5 @@ async def alert_delete(request: Request, caller: Auth) -> Response:
 )
 async def alert_logs_delete(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
-    await service(request).delete_alert_logs(caller.account, fields.integer(body, "id", lo=1))
+    await service(request).alerts.delete_logs(caller.account, fields.integer(body, "id", lo=1))
     return ok()

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.engine.broker import fields
+from app.engine.broker import validate as fields
+from app.engine.broker.model import Account
+from app.engine.broker.pricing import spread_around
 from app.engine.broker.service import BrokerService
-from app.engine.broker.state import Account
 from app.engine.broker.symbols import ASSET_INFO, BY_NAME, GROUPS, MARGIN_FOREX, SYMBOLS, Symbol, icon_for
 from app.engine.errors import NotFound
-from app.routers.broker.common import (
+from app.routers.broker import deps
+from app.routers.broker.deps import (
     STR,
     Auth,
     body_doc,
     body_of,
-    json_response,
     ok,
     query_doc,
     service,
     table,
 )
+from app.routers.kit import answer
 
-router = APIRouter(tags=["broker: market"])
+router = deps.router("broker: market")
 
 SHORT_LIST_COLUMNS = (
     "symbol",
@@ -79,8 +81,8 @@ def _short_row(svc: BrokerService, acc: Account, sym: Symbol) -> list[Any]:
     q = svc.quotes[sym.symbol]
     info = ASSET_INFO.get(sym.symbol, {})
     currency = sym.base if sym.group != "Indices" else sym.quote
-    tick_value = round(sym.contract_size * sym.point * svc.rate(sym.quote, acc.currency), 8)
-    price1d = svc._spread_around(sym, sym.mid)[0]
+    tick_value = round(sym.contract_size * sym.point * svc.margin.rate(sym.quote, acc.currency), 8)
+    price1d = spread_around(sym, sym.mid)[0]
     return [
         sym.symbol,
         sym.description,
@@ -133,9 +135,7 @@ async def short_list(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
     svc = service(request)
     rows = [_short_row(svc, caller.account, s) for s in SYMBOLS]
-    return json_response(
-        {"assets": {"structure": list(SHORT_LIST_COLUMNS), "rows": rows}, "groups": list(GROUPS)}
-    )
+    return answer({"assets": {"structure": list(SHORT_LIST_COLUMNS), "rows": rows}, "groups": list(GROUPS)})
 
 
 @router.get(
@@ -191,7 +191,7 @@ async def watch_list(request: Request, caller: Auth) -> Response:
 async def watch_add(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)
-    await svc.watch_add(caller.account, svc.symbol(body.get("symbol")))
+    await svc.accounts.watch_add(caller.account, fields.symbol(body.get("symbol")))
     return ok()
 
 
@@ -203,7 +203,7 @@ async def watch_add(request: Request, caller: Auth) -> Response:
 async def watch_remove(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     svc = service(request)
-    await svc.watch_remove(caller.account, svc.symbol(body.get("symbol")))
+    await svc.accounts.watch_remove(caller.account, fields.symbol(body.get("symbol")))
     return ok()
 
 

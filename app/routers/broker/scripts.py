@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.engine.broker import fields
-from app.engine.broker.state import SCRIPT_COLUMNS
-from app.routers.broker.common import INT, STR, Auth, body_doc, body_of, ok, ok_id, service, table
+from app.engine.broker import validate as fields
+from app.engine.broker.model import SCRIPT_COLUMNS
+from app.routers.broker import deps
+from app.routers.broker.deps import INT, STR, Auth, body_doc, body_of, ok, ok_id, service, table
 
-router = APIRouter(tags=["broker: scripts and settings"])
+router = deps.router("broker: scripts and settings")
 
 
 @router.get("/scripts", summary="The caller's scripts")
 async def scripts(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
-    return table(SCRIPT_COLUMNS, await service(request).scripts(caller.account))
+    return table(SCRIPT_COLUMNS, await service(request).scripts.list(caller.account))
 
 
 @router.post(
@@ -29,7 +30,7 @@ async def script_add(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     name = fields.req_str(body, "name", min_len=1, max_len=255)
     script = fields.req_str(body, "script", max_len=1_000_000)
-    sid = await service(request).add_script(caller.account, name, script, fields.flag(body, "autostart"))
+    sid = await service(request).scripts.add(caller.account, name, script, fields.flag(body, "autostart"))
     return ok_id(sid)
 
 
@@ -48,21 +49,21 @@ async def script_update(request: Request, caller: Auth) -> Response:
         changes["script"] = fields.req_str(body, "script", max_len=1_000_000)
     if body.get("autostart") is not None:
         changes["autostart"] = fields.flag(body, "autostart")
-    await service(request).update_script(caller.account, sid, changes)
+    await service(request).scripts.update(caller.account, sid, changes)
     return ok()
 
 
 @router.delete("/script", summary="Delete a script", openapi_extra=body_doc({"id": INT}, ["id"]))
 async def script_delete(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
-    await service(request).delete_script(caller.account, fields.req_int(body, "id", lo=1))
+    await service(request).scripts.delete(caller.account, fields.req_int(body, "id", lo=1))
     return ok()
 
 
 @router.get("/settings", summary="The caller's settings as key/value rows")
 async def settings_get(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
-    return table(("key", "value"), await service(request).settings(caller.account))
+    return table(("key", "value"), await service(request).settings.get(caller.account))
 
 
 @router.post(
@@ -72,9 +73,6 @@ async def settings_get(request: Request, caller: Auth) -> Response:
 )
 async def settings_post(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
-    values = {k: v for k, v in body.items() if k != "login"}
-    for k in values:
-        if not k or len(k) > 255:
-            raise fields.bad("key", "setting keys must be 1 to 255 characters")
-    await service(request).merge_settings(caller.account, values)
+    values = fields.settings_values(body)
+    await service(request).settings.merge(caller.account, values)
     return ok()

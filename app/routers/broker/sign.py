@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.engine.broker import fields
-from app.engine.broker.state import Account
-from app.routers.broker.common import INT, STR, Auth, body_doc, body_of, json_response, ok, read_body, service
+from app.engine.broker import validate as fields
+from app.engine.broker.model import Account
+from app.routers.broker import deps
+from app.routers.broker.deps import INT, STR, Auth, body_doc, body_of, ok, read_body, service
+from app.routers.kit import answer
 
-router = APIRouter(tags=["broker: auth"])
+router = deps.router("broker: auth")
 
 
 def _signed(svc_ttl: int, acc: Account, token: str) -> Response:
-    resp = json_response({**acc.profile(), "__token": token})
+    resp = answer({**acc.profile(), "__token": token})
     resp.set_cookie("__token", token, max_age=svc_ttl, httponly=True, samesite="lax", path="/")
     return resp
 
@@ -34,9 +36,9 @@ async def sign_in(request: Request) -> Response:
         raise fields.bad("login", "must be a non-negative integer")
     password = fields.req_str(body, "password", min_len=6, max_len=64)
     svc = service(request)
-    acc, token = await svc.sign_in(login, password)
+    acc, token = await svc.sessions.sign_in(login, password)
     request.state.caller = f"broker:{acc.login}"
-    return _signed(svc.token_ttl_s, acc, token)
+    return _signed(svc.sessions.token_ttl_s, acc, token)
 
 
 @router.put(
@@ -58,7 +60,7 @@ async def sign_up(request: Request) -> Response:
     currency = fields.string(body, "currency", default="USD", max_len=8) or "USD"
     leverage = fields.integer(body, "leverage", default=100, lo=1, hi=1000) or 100
     svc = service(request)
-    acc = await svc.create_user(
+    acc = await svc.accounts.create_user(
         password=password,
         email=email,
         name=name,
@@ -67,13 +69,13 @@ async def sign_up(request: Request) -> Response:
         leverage=leverage,
     )
     request.state.caller = f"broker:{acc.login}"
-    return _signed(svc.token_ttl_s, acc, svc.mint(acc))
+    return _signed(svc.sessions.token_ttl_s, acc, svc.sessions.mint(acc))
 
 
 @router.get("/sign/check", summary="The caller's profile, or 401 PERMISSION_DENIED")
 async def sign_check(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
-    return json_response(caller.account.profile())
+    return answer(caller.account.profile())
 
 
 @router.post(
@@ -85,14 +87,14 @@ async def sign_password(request: Request, caller: Auth) -> Response:
     body: dict[str, Any] = await body_of(request, caller)
     old = fields.req_str(body, "old_password", max_len=64)
     new = fields.req_str(body, "new_password", min_len=6, max_len=64)
-    await service(request).change_password(caller.account, old, new)
+    await service(request).sessions.change_password(caller.account, old, new)
     return ok()
 
 
 @router.post("/sign/out", summary="Revoke this token (its live WebSocket sessions close with 4401)")
 async def sign_out(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
-    await service(request).sign_out(caller.account, caller.claims)
+    await service(request).sessions.sign_out(caller.account, caller.claims)
     resp = ok()
     resp.delete_cookie("__token", path="/")
     return resp

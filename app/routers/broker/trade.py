@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.engine.broker import fields, query
-from app.engine.broker.state import TRADE_COLUMNS
+from app.engine.broker import queries as query
+from app.engine.broker import validate as fields
+from app.engine.broker.model import TRADE_COLUMNS
 from app.engine.errors import InvalidInput
-from app.routers.broker.common import (
+from app.routers.broker import deps
+from app.routers.broker.deps import (
     INT,
     NUM,
     STR,
@@ -22,7 +24,7 @@ from app.routers.broker.common import (
     table,
 )
 
-router = APIRouter(tags=["broker: trade"])
+router = deps.router("broker: trade")
 
 
 @router.post(
@@ -48,7 +50,7 @@ async def trade_open(request: Request, caller: Auth) -> Response:
     volume = fields.req_int(body, "volume", lo=1)
     if body.get("symbol") is None:
         raise fields.bad("symbol", "is required")
-    order = await service(request).open_trade(
+    order = await service(request).trading.open_trade(
         caller.account,
         cmd=cmd,
         volume=volume,
@@ -56,7 +58,7 @@ async def trade_open(request: Request, caller: Auth) -> Response:
         sl=fields.number(body, "sl", non_negative=True),
         tp=fields.number(body, "tp", non_negative=True),
         open_price=fields.number(body, "open_price", non_negative=True),
-        expiration=fields.integer(body, "expiration", lo=0),
+        expiration=fields.integer(body, "expiration", lo=0, hi=fields.TIME_MAX),
         comment=fields.string(body, "comment", max_len=255),
     )
     return ok_id(order)
@@ -71,7 +73,7 @@ async def trade_close(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
     order = fields.req_int(body, "order", lo=1)
     volume = fields.integer(body, "volume", lo=1)
-    await service(request).close_trade(
+    await service(request).trading.close_trade(
         caller.account, order, volume, fields.string(body, "comment", max_len=255)
     )
     return ok()
@@ -84,7 +86,7 @@ async def trade_close(request: Request, caller: Auth) -> Response:
 )
 async def trade_pending(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
-    await service(request).cancel_pending(caller.account, fields.req_int(body, "order", lo=1))
+    await service(request).trading.cancel_pending(caller.account, fields.req_int(body, "order", lo=1))
     return ok()
 
 
@@ -97,13 +99,13 @@ async def trade_pending(request: Request, caller: Auth) -> Response:
 )
 async def trade_modify(request: Request, caller: Auth) -> Response:
     body = await body_of(request, caller)
-    await service(request).modify_trade(
+    await service(request).trading.modify_trade(
         caller.account,
         fields.req_int(body, "order", lo=1),
         sl=fields.number(body, "sl", non_negative=True),
         tp=fields.number(body, "tp", non_negative=True),
         open_price=fields.number(body, "open_price", non_negative=True),
-        expiration=fields.integer(body, "expiration", lo=0),
+        expiration=fields.integer(body, "expiration", lo=0, hi=fields.TIME_MAX),
     )
     return ok()
 
@@ -135,5 +137,5 @@ async def trades(request: Request, caller: Auth) -> Response:
     except InvalidInput as exc:
         exc.code = exc.code or "INVALID_DATA"
         raise
-    rows, totals = await service(request).trades(caller.account, q)
+    rows, totals = await service(request).queries.trades(caller.account, q)
     return table(TRADE_COLUMNS, rows, **totals)

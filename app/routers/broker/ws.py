@@ -24,12 +24,14 @@ import orjson
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
+from app.engine.broker.model import ServerReset, SessionEnded, SessionRevoked
 from app.engine.broker.service import BrokerService
 from app.engine.broker.store import FAMILY
 from app.engine.broker.symbols import BY_NAME
 from app.engine.errors import DomainError
 from app.engine.streams import SlowConsumer, StreamEnded, Subscription
-from app.routers.broker.common import bearer
+from app.routers.broker.deps import token_of
+from app.routers.kit import race
 
 router = APIRouter()
 
@@ -41,6 +43,14 @@ CLOSE_SERVER = 4000
 NOT_AUTHORIZED = '{"event":"error","error":"NOT_AUTHORIZED"}'
 INVALID_TOKEN = '{"event":"authorization","success":false,"error":"INVALID_TOKEN"}'
 AUTH_INVALID_DATA = '{"event":"authorization","success":false,"error":"INVALID_DATA"}'
+
+
+def close_code(outcome: SessionEnded) -> int:
+    """The WebSocket close code of an outcome the engine names."""
+    if isinstance(outcome, SessionRevoked):
+        return CLOSE_UNAUTHORIZED
+    assert isinstance(outcome, ServerReset)
+    return CLOSE_SERVER
 
 
 def _error(message: str) -> str:
@@ -70,6 +80,9 @@ class Session:
         self.outbox.append(frame)
         self.wake.set()
 
+    def end(self, outcome: SessionEnded) -> None:
+        self.kick(close_code(outcome), outcome.reason)
+
     def kick(self, code: int, reason: str) -> None:
         if self.closing is None:
             self.closing = (code, reason)
@@ -88,20 +101,10 @@ class Session:
             return
         if not authed:
             return
-        tasks = [
-            asyncio.create_task(self._reader()),
-            asyncio.create_task(self._account()),
-            asyncio.create_task(self._sender()),
-        ]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await race(self._reader(), self._account(), self._sender())
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
-            self.svc.detach(self)
+            self.svc.live.detach(self)
             if self.sub is not None:
                 self.sub.close()
             if self.closing is not None:
@@ -140,7 +143,7 @@ class Session:
             try:
                 if not isinstance(token, str):
                     raise ValueError
-                acc, claims = self.svc.authenticate(bearer(token))
+                acc, claims = self.svc.sessions.authenticate(token_of(token))
             except (DomainError, ValueError):
                 await self._send(INVALID_TOKEN)
                 await self._close(CLOSE_UNAUTHORIZED, "invalid token")
@@ -154,7 +157,7 @@ class Session:
             from_seq = None if last_seq is None or last_seq >= head else last_seq + 1
             sub = await streams.subscribe(FAMILY, stream, from_seq, catch_up=False, queue_max=self.outbox_max)
             try:
-                self.svc.authenticate(bearer(token))
+                self.svc.sessions.authenticate(token_of(token))
             except DomainError:
                 sub.close()
                 await self._send(INVALID_TOKEN)
@@ -162,7 +165,7 @@ class Session:
                 return False
             self.sub = sub
             self.login, self.jti = acc.login, claims.jti
-            self.svc.attach(self)
+            self.svc.live.attach(self)
             await self._send(f'{{"event":"authorization","success":true,"seq":{sub.target}}}')
             return True
 
@@ -196,10 +199,10 @@ class Session:
                 known = [n for n in names if n in BY_NAME]
                 unknown = [s for s, n in zip(data, names, strict=True) if n not in BY_NAME]
                 if event == "subscribe":
-                    svc.subscribe_ticks(self, known)
+                    svc.live.subscribe_ticks(self, known)
                     self.symbols.update(known)
                 else:
-                    svc.unsubscribe_ticks(self, known)
+                    svc.live.unsubscribe_ticks(self, known)
                     self.symbols.difference_update(known)
                 if unknown:
                     self.push_tick(_error(f"unknown symbols: {', '.join(unknown)}"))

@@ -1,21 +1,22 @@
-"""In-memory broker state: accounts, trades, alerts, quotes, and their wire frames.
+"""The broker's domain objects: accounts, trades, alerts, quotes, their wire frames, the
+in-memory `Book` that indexes them, and the outcomes the engine names for live sessions.
 
-The service holds accounts, open positions, pending orders and active alerts in memory (the
-database holds everything, and is written in the same order through the sequencer); closed
-trades, logs, scripts and settings are read from the database.
+Accounts, open positions, pending orders and active alerts live in memory (the database holds
+everything, written through the family's unit of work); closed trades, logs, scripts and
+settings are read from the database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from app.clock import Timer
+from app.engine.broker.symbols import SYMBOLS
 
 # cmd
 BUY, SELL, BUY_LIMIT, SELL_LIMIT, BUY_STOP, SELL_STOP = 0, 1, 2, 3, 4, 5
 BALANCE = 6  # finance rows (deposits / withdrawals)
-CMD_NAMES = ("BUY", "SELL", "BUY_LIMIT", "SELL_LIMIT", "BUY_STOP", "SELL_STOP", "BALANCE")
 
 # trade state (CONTRACT §3.3)
 OPEN, PENDING, PENDING_ACTIVATED, MODIFIED, PENDING_CANCELLED, PARTIALLY_CLOSED, CLOSED = 1, 2, 3, 4, 5, 6, 7
@@ -350,3 +351,84 @@ class Metrics:
     margin_level: float
     profit: float
     level_type: int
+
+
+class SessionEnded(Exception):
+    """Why the engine ends a live session; the transport maps each outcome to its close code."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SessionRevoked(SessionEnded):
+    """The session's token no longer works: password changed, signed out, login disabled."""
+
+
+class ServerReset(SessionEnded):
+    """The control API wiped the broker's state."""
+
+
+class Listener(Protocol):
+    """A live WebSocket session as the engine sees it."""
+
+    login: int
+    jti: str
+
+    def push_tick(self, frame: str) -> None: ...
+
+    def end(self, outcome: SessionEnded) -> None: ...
+
+
+class Book:
+    """Everything the broker keeps in memory, with its indexes; rebuilt whole from the database."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[int, Account] = {}
+        self.by_email: dict[str, int] = {}
+        self.positions_by_symbol: dict[str, dict[int, Trade]] = {s.symbol: {} for s in SYMBOLS}
+        self.pending_by_symbol: dict[str, dict[int, Trade]] = {s.symbol: {} for s in SYMBOLS}
+        self.open_logins: set[int] = set()
+        self.alerts: dict[int, Alert] = {}
+        self.alerts_by_symbol: dict[str, dict[int, Alert]] = {s.symbol: {} for s in SYMBOLS}
+        self.revoked: set[str] = set()
+        self.quotes: dict[str, Quote] = {}
+        self.next_login = 1001
+        self.next_order = 100_001
+        self.next_alert = 1
+        self.next_log = 1
+        self.next_script = 1
+        self.next_note = 1
+
+    def order_id(self) -> int:
+        order = self.next_order
+        self.next_order += 1
+        return order
+
+    def index_position(self, acc: Account, t: Trade) -> None:
+        acc.positions[t.order] = t
+        self.positions_by_symbol[t.symbol][t.order] = t
+        self.open_logins.add(acc.login)
+
+    def unindex_position(self, acc: Account, t: Trade) -> None:
+        acc.positions.pop(t.order, None)
+        self.positions_by_symbol[t.symbol].pop(t.order, None)
+        if not acc.positions:
+            self.open_logins.discard(acc.login)
+
+    def index_pending(self, acc: Account, t: Trade) -> None:
+        acc.pending[t.order] = t
+        self.pending_by_symbol[t.symbol][t.order] = t
+
+    def unindex_pending(self, acc: Account, t: Trade) -> None:
+        acc.pending.pop(t.order, None)
+        self.pending_by_symbol[t.symbol].pop(t.order, None)
+        if t.timer is not None:
+            t.timer.cancel()
+            t.timer = None
+
+    def timers(self) -> list[Trade | Alert]:
+        """Everything that may hold a domain timer (pending expirations, alert expiries)."""
+        out: list[Trade | Alert] = [t for acc in self.accounts.values() for t in acc.pending.values()]
+        out.extend(self.alerts.values())
+        return out

@@ -1,4 +1,6 @@
-"""`GET /trades` parameters: tradeType, limit, offset and the where* filters.
+"""`GET /trades`: its parameters, and the query over live positions, pending orders and history.
+
+Parameters: tradeType, limit, offset and the where* filters.
 
 The same parameters come from a JSON body or the query string. Filters name any trade column
 (`net_profit` included):
@@ -25,7 +27,10 @@ from typing import Any
 
 import orjson
 
-from app.engine.broker.state import TRADE_COLUMNS
+from app.engine.broker.core import Core
+from app.engine.broker.margin import Margin
+from app.engine.broker.model import S_CANCELLED, S_CLOSED, S_FINANCE, TRADE_COLUMNS, Account
+from app.engine.broker.store import SEL_HISTORY, trade_from_row
 from app.engine.errors import InvalidInput
 
 FILTERS = ("where", "whereNot", "whereIn", "whereNotIn", "whereBetween", "whereNotBetween")
@@ -199,3 +204,38 @@ def parse(params: Mapping[str, Any]) -> TradeQuery:
             continue
         q.predicates.extend(_build(kind, spec))
     return q
+
+
+_HISTORY = {0: (S_CLOSED, S_CANCELLED, S_FINANCE), 2: (S_CLOSED, S_CANCELLED), 4: (S_FINANCE,)}
+
+
+class Queries:
+    def __init__(self, core: Core, margin: Margin) -> None:
+        self.core = core
+        self.margin = margin
+
+    async def trades(self, acc: Account, query: TradeQuery) -> tuple[list[list[Any]], dict[str, Any]]:
+        tt = query.trade_type
+        m = self.margin
+        rows: list[list[Any]] = []
+        if tt in (0, 1):
+            rows.extend(t.row(m.floating(acc, t), m.close_price(t)) for t in acc.positions.values())
+        if tt in (0, 3):
+            rows.extend(t.row() for t in acc.pending.values())
+        statuses = _HISTORY.get(tt)
+        if statuses:
+            params = {"login": acc.login, "statuses": list(statuses)}
+            history = await self.core.db.read(lambda c: list(c.execute(SEL_HISTORY, params).mappings().all()))
+            rows.extend(trade_from_row(r).row() for r in history)
+        rows = [r for r in rows if query.match(r)]
+        rows.sort(key=lambda r: r[0])
+        # TRADE_COLUMNS: profit 13, net_profit 14, commission 15, storage 16, volume 6
+        totals = {
+            "count": len(rows),
+            "total_profit": round(sum(r[13] for r in rows), 2),
+            "total_net_profit": round(sum(r[14] for r in rows), 2),
+            "total_storage": round(sum(r[16] for r in rows), 2),
+            "total_commission": round(sum(r[15] for r in rows), 2),
+            "total_volume": sum(r[6] for r in rows),
+        }
+        return rows[query.offset : query.offset + query.limit], totals

@@ -1,22 +1,51 @@
-"""What every broker route shares: the caller (from `Authorization: <jwt>`), bodies, answers."""
+"""What every broker route shares: the service, the caller (from `Authorization: <jwt>`), the
+body, the tabular answers, and the Annotated dependency aliases."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import orjson
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from app.engine.broker.auth import Claims
-from app.engine.broker.fields import bad
+from app.engine import bounds
+from app.engine.broker.model import Account
 from app.engine.broker.service import BrokerService
-from app.engine.broker.state import Account
+from app.engine.broker.sessions import Claims
+from app.engine.broker.validate import INVALID
 from app.engine.errors import Unauthorized
+from app.routers.kit import answer, bearer, read_json
 
 OK_BYTES = b'{"data":"OK"}'
+# every method of every broker path, whichever route declares it (several routes share a path)
+ALLOW: dict[str, set[str]] = {}
+
+
+class BrokerRoute(APIRoute):
+    """A broker route whose 405 and OPTIONS answers list every method of its path in `Allow`."""
+
+    def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(path, *args, **kwargs)
+        ALLOW.setdefault(self.path_format, {"OPTIONS"}).update(self.methods or ())
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allow = ", ".join(sorted(ALLOW.get(self.path_format, self.methods)))
+            if scope["method"] == "OPTIONS":
+                await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)
+                return
+            raise HTTPException(status_code=405, headers={"Allow": allow})
+        await super().handle(scope, receive, send)
+
+
+def router(tag: str | None = None) -> APIRouter:
+    """A broker section's router."""
+    return APIRouter(tags=[tag] if tag else None, route_class=BrokerRoute)
 
 
 def service(conn: HTTPConnection) -> BrokerService:
@@ -24,24 +53,21 @@ def service(conn: HTTPConnection) -> BrokerService:
     return svc
 
 
-def json_response(obj: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
-
-
 def ok() -> Response:
-    return Response(OK_BYTES, media_type="application/json")
+    return answer(OK_BYTES)
 
 
 def ok_id(new_id: int) -> Response:
-    return Response(b'{"data":"OK","id":%d}' % new_id, media_type="application/json")
+    return answer(b'{"data":"OK","id":%d}' % new_id)
 
 
 def table(structure: tuple[str, ...] | list[str], rows: list[list[Any]], **extra: Any) -> Response:
-    return json_response({"structure": list(structure), "rows": rows, **extra})
+    return answer({"structure": list(structure), "rows": rows, **extra})
 
 
-def bearer(header: str) -> str:
-    token = header.strip()
+def token_of(value: str) -> str:
+    """A token as sent in a WebSocket auth frame: `<jwt>` or `Bearer <jwt>`."""
+    token = value.strip()
     if token[:7].lower() == "bearer ":
         token = token[7:].strip()
     return token
@@ -58,10 +84,10 @@ def _same_login(value: Any, login: int) -> bool:
 
 
 async def authenticate(request: Request) -> Caller:
-    header = request.headers.get("authorization")
-    if not header or not bearer(header):
+    token = bearer(request, strict=False)
+    if not token:
         raise Unauthorized("Authorization: <jwt> is required", code="PERMISSION_DENIED")
-    acc, claims = service(request).authenticate(bearer(header))
+    acc, claims = service(request).sessions.authenticate(token)
     request.state.caller = f"broker:{acc.login}"
     login = request.query_params.get("login")
     if login is not None and not _same_login(login, acc.login):
@@ -69,20 +95,10 @@ async def authenticate(request: Request) -> Caller:
     return Caller(acc, claims)
 
 
-Auth = Annotated[Caller, Depends(authenticate)]
-
-
 async def read_body(request: Request) -> dict[str, Any]:
-    """The JSON object body (an empty body is `{}`); 400 INVALID_DATA otherwise."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise bad("body", "must be valid JSON") from None
-    if not isinstance(body, dict):
-        raise bad("body", "must be a JSON object")
+    """The JSON object body (an empty body is `{}`), nested at most 64 deep; 400 INVALID_DATA otherwise."""
+    body: dict[str, Any] = await read_json(request, required=False, code=INVALID)
+    bounds.check_depth(body, code=INVALID)
     return body
 
 
@@ -92,6 +108,10 @@ async def body_of(request: Request, caller: Caller) -> dict[str, Any]:
     if "login" in body and body["login"] is not None and not _same_login(body["login"], caller.account.login):
         raise Unauthorized("login does not match the token", code="PERMISSION_DENIED")
     return body
+
+
+Svc = Annotated[BrokerService, Depends(service)]
+Auth = Annotated[Caller, Depends(authenticate)]
 
 
 def body_doc(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
