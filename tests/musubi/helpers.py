@@ -128,3 +128,8 @@ async def quote(
     )
     assert r.status_code == 201, r.text
     return dict(r.json()["data"])
+
+
+def fields(resp: httpx.Response) -> list[str]:
+    """The fields an error answer's `details` name."""
+    return [d["field"] for d in resp.json()["error"]["details"]]

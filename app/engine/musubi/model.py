@@ -1,18 +1,26 @@
-"""The Musubi domain objects and their wire forms.
+"""The Musubi domain objects, their wire forms, and the memory that holds them.
 
-Objects are immutable snapshots (`dataclasses.replace` makes the next one): the service swaps a
-new snapshot in only after its rows and events have committed, so readers never see a state
-that is not in the database.
+Objects are immutable snapshots (`dataclasses.replace` makes the next one). A change is staged
+as a `Changes` (the snapshots, transitions and events of one unit of work); the store writes it,
+and `Memory.apply` takes the snapshots in only after the commit (the streams unit of work), so
+readers never see a state that is not in the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from dataclasses import dataclass
+import os
+import random
+import uuid
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import orjson
+
 from app.clock import iso_ms
+from app.engine.errors import Conflict, Forbidden, NotFound
 
 FAMILY = "musubi"
 ROLES = ("institution", "custodian", "market-maker")
@@ -20,11 +28,36 @@ STATUSES = ("PENDING", "QUOTED", "EXECUTING", "SETTLED", "FAILED", "EXPIRED")
 QUOTE_STATUSES = ("PENDING", "ACCEPTED", "REJECTED", "EXPIRED")
 FAILURE_REASONS = ("NO_QUOTE", "SLIPPAGE", "KYC_FAIL", "TIMEOUT", "REVERT", "CANCELLED")
 CURRENCIES = ("JPYSC0", "USDCx")
-TERMINAL = frozenset({"SETTLED", "FAILED", "EXPIRED"})
 # source-currency units per one target-currency unit, by (source, target)
 REFERENCE_RATES = {("JPYSC0", "USDCx"): Decimal("150"), ("USDCx", "JPYSC0"): Decimal("1") / Decimal("150")}
 
 _SIX = Decimal("0.000001")
+
+# Ids and hashes need uniqueness, not secrecy: a PRNG seeded once avoids a getrandom() call per
+# id, which releases the GIL and then queues behind the writer thread to get it back.
+_RNG = random.Random(int.from_bytes(os.urandom(32), "big"))
+
+
+def new_id() -> str:
+    """A UUID v4."""
+    return str(uuid.UUID(int=_RNG.getrandbits(128), version=4))
+
+
+def new_tx_hash() -> str:
+    return f"0x{_RNG.getrandbits(256):064x}"
+
+
+# --- outcomes in Musubi's codes ---------------------------------------------------------------
+def conflict(message: str, details: list[dict[str, Any]] | None = None) -> Conflict:
+    return Conflict(message, code="CONFLICT", details=details)
+
+
+def not_found(message: str) -> NotFound:
+    return NotFound(message, code="NOT_FOUND")
+
+
+def forbidden(message: str) -> Forbidden:
+    return Forbidden(message, code="FORBIDDEN")
 
 
 def party_fingerprint(seed: str) -> str:
@@ -284,3 +317,153 @@ class Quote:
 
 
 QUOTE_COLUMNS = tuple(Quote.__dataclass_fields__)
+
+
+# --- one unit of work, staged ------------------------------------------------------------------
+Ev = tuple[str, str, bytes, str]  # (stream, kind, body, ref)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one unit of work changes: new snapshots, transition records, idempotency answers
+    and the participant events. The store writes it in one transaction; memory takes the
+    snapshots only after the commit (`Memory.apply`)."""
+
+    participants: list[Participant] = field(default_factory=list)
+    orders: dict[str, Order] = field(default_factory=dict)  # the last snapshot of each order wins
+    new_orders: set[str] = field(default_factory=set)
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    new_quotes: set[str] = field(default_factory=set)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    idempotency: list[tuple[str, str, str, bytes, int]] = field(default_factory=list)
+    events: list[Ev] = field(default_factory=list)
+
+    def order(self, o: Order, *, new: bool = False) -> None:
+        self.orders[o.intent_id] = o
+        if new:
+            self.new_orders.add(o.intent_id)
+
+    def quote(self, q: Quote, *, new: bool = False) -> None:
+        self.quotes[q.quote_id] = q
+        if new:
+            self.new_quotes.add(q.quote_id)
+
+    def transition(
+        self, o: Order, at: int, actor: str, action: str, frm: str | None, detail: Any = None
+    ) -> None:
+        self.transitions.append(
+            {
+                "intent_id": o.intent_id,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "from_status": frm,
+                "to_status": o.status,
+                "detail": None if detail is None else orjson.dumps(detail).decode(),
+            }
+        )
+
+    def order_events(self, o: Order) -> bytes:
+        """`order_updated` to every party (+ `settlement_updated` to the winning maker); the
+        order's JSON bytes."""
+        body = orjson.dumps(o.to_json())
+        self.events.extend((p, "order_updated", body, o.intent_id) for p in o.parties)
+        if o.market_maker_party_id is not None:
+            settlement = orjson.dumps(o.settlement_json())
+            self.events.append((o.market_maker_party_id, "settlement_updated", settlement, o.intent_id))
+        return body
+
+    def quote_mm_event(self, q: Quote, now: int) -> None:
+        body = orjson.dumps(q.to_json(now, sender_side=False))
+        self.events.append((q.market_maker_party_id, "quote_updated", body, q.intent_id))
+
+
+# --- the live state ------------------------------------------------------------------------------
+class Memory:
+    """Every participant, order and quote, with the indexes the reads need.
+
+    Changed only by `apply` (after a commit) and `replace_all` (a load from the database).
+    """
+
+    def __init__(self) -> None:
+        self.participants: dict[str, Participant] = {}
+        self.by_client: dict[str, Participant] = {}
+        self.orders: dict[str, Order] = {}
+        self.quotes: dict[str, Quote] = {}
+        self.quotes_by_order: dict[str, list[str]] = {}
+        self.orders_by_party: dict[str, list[str]] = {}
+        self.quotes_by_mm: dict[str, list[str]] = {}
+        self.won_by_mm: dict[str, list[str]] = {}
+        self.idempotency: dict[tuple[str, str], bytes] = {}
+        self.idem_pending: dict[tuple[str, str], asyncio.Future[bytes]] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+        # the settlement network (control API) and what waits for it
+        self.network_available = True
+        self.waiting_network: set[str] = set()
+        self.waiting_quotes: set[str] = set()
+
+    def replace_all(self, other: Memory) -> None:
+        """Take `other`'s contents (a fresh load), keeping this object (the nouns hold it)."""
+        for name in (
+            "participants",
+            "by_client",
+            "orders",
+            "quotes",
+            "quotes_by_order",
+            "orders_by_party",
+            "quotes_by_mm",
+            "won_by_mm",
+            "idempotency",
+        ):
+            setattr(self, name, getattr(other, name))
+
+    def clear(self) -> None:
+        self.replace_all(Memory())
+        self.idem_pending.clear()
+        self.locks.clear()
+        self.network_available = True
+        self.waiting_network.clear()
+        self.waiting_quotes.clear()
+
+    def lock(self, intent_id: str) -> asyncio.Lock:
+        """Changes to one order are serialised: check → commit → apply under its lock."""
+        lock = self.locks.get(intent_id)
+        if lock is None:
+            lock = self.locks[intent_id] = asyncio.Lock()
+        return lock
+
+    def market_makers(self) -> list[str]:
+        return [p.party_id for p in self.participants.values() if p.role == "market-maker"]
+
+    def apply(self, ch: Changes) -> None:
+        for p in ch.participants:
+            self.put_participant(p)
+        for o in ch.orders.values():
+            self.put_order(o)
+        for q in ch.quotes.values():
+            self.put_quote(q)
+        for party_id, key, _intent, response, _at in ch.idempotency:
+            self.idempotency[(party_id, key)] = response
+
+    def put_participant(self, p: Participant) -> None:
+        self.participants[p.party_id] = p
+        self.by_client[p.client_id] = p
+
+    def put_order(self, o: Order) -> None:
+        old = self.orders.get(o.intent_id)
+        self.orders[o.intent_id] = o
+        if old is None:
+            for p in o.parties:
+                self.orders_by_party.setdefault(p, []).append(o.intent_id)
+        mm = o.market_maker_party_id
+        if mm is not None and (old is None or old.market_maker_party_id != mm):
+            self.won_by_mm.setdefault(mm, []).append(o.intent_id)
+
+    def put_quote(self, q: Quote) -> None:
+        if q.quote_id not in self.quotes:
+            self.quotes_by_order.setdefault(q.intent_id, []).append(q.quote_id)
+            self.quotes_by_mm.setdefault(q.market_maker_party_id, []).append(q.quote_id)
+        self.quotes[q.quote_id] = q
+
+    def quotes_of(self, intent_id: str) -> list[Quote]:
+        return [self.quotes[qid] for qid in self.quotes_by_order.get(intent_id, ())]

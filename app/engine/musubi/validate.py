@@ -1,4 +1,8 @@
-"""Field validation for the Musubi wire: every bad field becomes one `details` entry."""
+"""All Musubi input validation: every bad field becomes one `details` entry naming it.
+
+Integers are bounded with the shared `app.engine.bounds` helper: a value no field can hold is
+a 400 naming the field, never a 5xx (CONTRACT §6, "Limits, every family").
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.clock import iso_ms
+from app.engine import bounds
 from app.engine.errors import InvalidInput
-from app.engine.musubi.model import CURRENCIES, STATUSES
+from app.engine.musubi.model import CURRENCIES, STATUSES, Order, Participant
 
 PARTY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}::1220[0-9a-f]{64}$")
 JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
@@ -176,7 +182,8 @@ class ListQuery:
 
     def __init__(self, params: Mapping[str, str], *, statuses: tuple[str, ...] = STATUSES) -> None:
         errors = Errors()
-        self.page = _int(params.get("page"), "page", errors, 1, 1, None)
+        # a page past the last is empty; past 2^63-1 it is no page at all
+        self.page = _int(params.get("page"), "page", errors, 1, 1, bounds.INT64_MAX)
         self.page_size = _int(params.get("page_size"), "page_size", errors, 20, 1, 100)
         self.statuses: frozenset[str] | None = None
         raw = params.get("status")
@@ -197,18 +204,14 @@ class ListQuery:
         errors.raise_if_any()
 
 
-def _int(raw: str | None, field: str, errors: Errors, default: int, lo: int, hi: int | None) -> int:
+def _int(raw: str | None, field: str, errors: Errors, default: int, lo: int, hi: int) -> int:
     if raw is None:
         return default
     try:
-        v = int(raw)
-    except ValueError:
-        errors.add(field, "must be an integer")
+        return bounds.int_field(raw, field, lo=lo, hi=hi)
+    except InvalidInput as exc:
+        errors.details.extend(exc.details)
         return default
-    if v < lo or (hi is not None and v > hi):
-        errors.add(field, f"must be between {lo} and {hi}" if hi is not None else f"must be at least {lo}")
-        return default
-    return v
 
 
 def _enum(raw: str | None, field: str, errors: Errors, allowed: tuple[str, ...]) -> str | None:
@@ -227,3 +230,132 @@ def _ts_param(raw: str | None, field: str, errors: Errors) -> int | None:
     if ms is None:
         errors.add(field, "must be an ISO-8601 timestamp, e.g. 2025-03-01T00:00:00Z")
     return ms
+
+
+# --- the SSE request ------------------------------------------------------------------------------
+def stream_request(intent_id: str | None, last_event_id: str | None) -> tuple[str | None, int | None]:
+    """`?intent_id=` (a UUID, lower-cased) and `Last-Event-ID` → the first seq to replay."""
+    errors = Errors()
+    ref = None
+    if intent_id is not None:
+        if is_uuid(intent_id):
+            ref = intent_id.lower()
+        else:
+            errors.add("intent_id", "must be a UUID")
+    from_seq = None
+    if last_event_id is not None and last_event_id.strip():
+        last = _int(last_event_id, "Last-Event-ID", errors, -1, 0, bounds.INT64_MAX - 1)
+        if last >= 0:
+            from_seq = last + 1
+    errors.raise_if_any()
+    return ref, from_seq
+
+
+# --- order creation ---------------------------------------------------------------------------------
+def idempotency_key(value: str | None) -> str | None:
+    if value is not None and (not value or len(value) > 255):
+        raise invalid("Idempotency-Key", "must be 1-255 characters")
+    return value
+
+
+def order_fields(body: Any, participants: Mapping[str, Participant]) -> dict[str, Any]:
+    """The create body (CONTRACT §2.4) → the order's fields; named parties must have their roles."""
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    e = Errors()
+
+    def party(name: str, role: str) -> str | None:
+        pid = party_id(body.get(name), name, e)
+        if pid is None:
+            return None
+        p = participants.get(pid)
+        if p is None:
+            e.add(name, "no such participant")
+            return None
+        if p.role != role:
+            e.add(name, f"must be a participant with role {role} (this one is {p.role})")
+            return None
+        return pid
+
+    out: dict[str, Any] = {}
+    out["sender_custodian_party_id"] = party("sender_custodian_party_id", "custodian")
+    out["intent_signature"] = string(body.get("intent_signature"), "intent_signature", e, max_len=4096)
+    out["receiver_party_id"] = party("receiver_party_id", "institution")
+    out["receiver_custodian_party_id"] = party("receiver_custodian_party_id", "custodian")
+    out["source_contract_id"] = string(body.get("source_contract_id"), "source_contract_id", e, max_len=512)
+    out["source_currency"] = currency(body.get("source_currency"), "source_currency", e)
+    out["target_amount"] = decimal_str(body.get("target_amount"), "target_amount", e)
+    out["target_currency"] = currency(body.get("target_currency"), "target_currency", e)
+    if out["source_currency"] and out["source_currency"] == out["target_currency"]:
+        e.add("target_currency", "must differ from source_currency")
+    out["source_amount_max"] = decimal_str(body.get("source_amount_max"), "source_amount_max", e)
+    out["kyc_aml_ref"] = uuid_str(body.get("kyc_aml_ref"), "kyc_aml_ref", e)
+    out["jurisdiction_sender"] = jurisdiction(body.get("jurisdiction_sender"), "jurisdiction_sender", e)
+    out["jurisdiction_receiver"] = jurisdiction(body.get("jurisdiction_receiver"), "jurisdiction_receiver", e)
+    out["memo"] = string(body.get("memo"), "memo", e, max_len=1000, required=False)
+    e.raise_if_any()
+    return out
+
+
+# --- quotes -------------------------------------------------------------------------------------------
+def quote_terms(
+    body: Any,
+    o: Order,
+    now: int,
+    *,
+    noun: str,
+    fx_default: str | None = None,
+    valid_default: int | None = None,
+) -> tuple[str, int]:
+    """A quote body `{fx_rate, target_amount?, valid_until}` on `o` → (fx_rate, valid_until).
+
+    The control API's simulated maker passes defaults for what its body may leave out.
+    """
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    e = Errors()
+    fx: str | None = fx_default
+    if body.get("fx_rate") is not None or fx_default is None:
+        fx = decimal_str(body.get("fx_rate"), "fx_rate", e, max_places=8)
+    ta = body.get("target_amount")
+    if ta is not None:
+        ta = decimal_str(ta, "target_amount", e)
+        if ta is not None and Decimal(ta) != Decimal(o.target_amount):
+            e.add("target_amount", f"must equal the {noun}'s target_amount {o.target_amount}")
+    vu: int | None = valid_default
+    if body.get("valid_until") is not None or valid_default is None:
+        vu = timestamp(body.get("valid_until"), "valid_until", e)
+        if vu is not None and vu <= now:
+            e.add("valid_until", "must be in the future")
+        elif vu is not None and vu > o.expires_at:
+            e.add("valid_until", f"must not be after the {noun}'s expires_at {iso_ms(o.expires_at)}")
+    e.raise_if_any()
+    assert fx is not None and vu is not None
+    return fx, vu
+
+
+# --- exports ------------------------------------------------------------------------------------------
+def export_query(params: Mapping[str, str]) -> tuple[str, int | None, int | None, set[str]]:
+    """`?format=csv|json&settled_from&settled_to&status` → (format, from, to, statuses)."""
+    errors = Errors()
+    fmt = params.get("format", "json")
+    if fmt not in ("csv", "json"):
+        errors.add("format", "must be csv or json")
+    lo = hi = None
+    if "settled_from" in params:
+        lo = parse_ts(params["settled_from"])
+        if lo is None:
+            errors.add("settled_from", "must be an ISO-8601 timestamp")
+    if "settled_to" in params:
+        hi = parse_ts(params["settled_to"])
+        if hi is None:
+            errors.add("settled_to", "must be an ISO-8601 timestamp")
+    statuses = {"SETTLED"}
+    if "status" in params:
+        parts = {p.strip() for p in params["status"].split(",") if p.strip()}
+        if not parts or not parts <= {"SETTLED", "FAILED", "EXPIRED"}:
+            errors.add("status", "must be a comma-separated list of SETTLED, FAILED, EXPIRED")
+        else:
+            statuses = parts
+    errors.raise_if_any()
+    return fmt, lo, hi, statuses

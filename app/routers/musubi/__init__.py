@@ -7,7 +7,7 @@ from typing import Any
 from app.clock import iso_ms
 from app.engine.musubi.service import Musubi
 from app.families import ErrorShape, Family
-from app.routers.musubi import admin, api, asyncapi, sse
+from app.routers.musubi import admin, asyncapi, auth, market_makers, orders, sse
 
 
 def error_body(
@@ -45,7 +45,7 @@ family = Family(
     create=Musubi,
     errors=ERRORS,
     # SSE routes first: /api/v1/orders/events must win over /api/v1/orders/{intent_id}
-    routers=[api.public, sse.router, api.router],
+    routers=[auth.public, sse.router, auth.router, orders.router, market_makers.router],
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
     order=1,

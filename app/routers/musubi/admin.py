@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.engine.musubi import validate as v
-from app.routers.musubi.common import JSON, intent, service
+from app.routers.kit import answer, read_json
+from app.routers.musubi.deps import intent, service
 
 router = APIRouter()
 
 
-def _json(obj: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type=JSON)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise v.invalid("body", "must be valid JSON") from None
-    if not isinstance(body, dict):
-        raise v.invalid("body", "must be a JSON object")
+async def _body(request: Request) -> dict[str, object]:
+    body: dict[str, object] = await read_json(request, required=False, code="VALIDATION_ERROR")
     return body
 
 
 @router.post("/musubi/participants", status_code=201, summary="Create a participant {name, role}")
 async def create_participant(request: Request) -> Response:
     body = await _body(request)
-    p = await service(request).create_participant(body.get("name"), body.get("role"))
-    return _json(
+    p = await service(request).participants.create(body.get("name"), body.get("role"))
+    return answer(
         {
             "client_id": p.client_id,
             "client_secret": p.client_secret,
@@ -51,7 +37,7 @@ async def create_participant(request: Request) -> Response:
 @router.get("/musubi/participants", summary="Every participant with its credentials")
 async def list_participants(request: Request) -> Response:
     svc = service(request)
-    return _json(
+    return answer(
         {
             "participants": [
                 {
@@ -62,7 +48,7 @@ async def list_participants(request: Request) -> Response:
                     "client_secret": p.client_secret,
                     "simulated": p.simulated,
                 }
-                for p in svc.participants.values()
+                for p in svc.memory.participants.values()
             ]
         }
     )
@@ -76,12 +62,12 @@ async def network(request: Request) -> Response:
         raise v.invalid("available", "must be true or false")
     svc = service(request)
     svc.set_network(available)
-    return _json({"available": svc.network_available})
+    return answer({"available": svc.network_available})
 
 
 @router.get("/musubi/network", summary="Is the settlement network up?")
 async def network_get(request: Request) -> Response:
-    return _json({"available": service(request).network_available})
+    return answer({"available": service(request).network_available})
 
 
 @router.post(
@@ -92,5 +78,5 @@ async def network_get(request: Request) -> Response:
 async def sim_quote(request: Request, intent_id: str) -> Response:
     body = await _body(request)
     svc = service(request)
-    q = await svc.admin_quote(intent(intent_id), body)
-    return _json(q.to_json(svc.clock.now_ms(), sender_side=True), 201)
+    q = await svc.quotes.admin_quote(intent(intent_id), body)
+    return answer(q.to_json(svc.clock.now_ms(), sender_side=True), 201)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.engine.musubi.model import CURRENCIES, FAILURE_REASONS, QUOTE_STATUSES, STATUSES
+
 _TS = {"type": "string", "format": "date-time", "example": "2025-03-15T09:00:00.000Z"}
 _TS_NULL = {"type": ["string", "null"], "format": "date-time"}
 _DEC = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "example": "100000"}
@@ -11,7 +13,7 @@ _DEC_NULL = {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]+)?$"}
 _PARTY = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_\-]*::1220[0-9a-f]{64}$"}
 _PARTY_NULL = {"type": ["string", "null"], "pattern": r"^[A-Za-z][A-Za-z0-9_\-]*::1220[0-9a-f]{64}$"}
 _UUID = {"type": "string", "format": "uuid"}
-_CCY = {"type": "string", "enum": ["JPYSC0", "USDCx"]}
+_CCY = {"type": "string", "enum": list(CURRENCIES)}
 
 
 def _obj(props: dict[str, Any]) -> dict[str, Any]:
@@ -23,7 +25,7 @@ ORDER = _obj(
         "intent_id": _UUID,
         "status": {
             "type": "string",
-            "enum": ["PENDING", "QUOTED", "EXECUTING", "SETTLED", "FAILED", "EXPIRED"],
+            "enum": list(STATUSES),
         },
         "sender_party_id": _PARTY,
         "sender_custodian_party_id": _PARTY,
@@ -52,7 +54,7 @@ ORDER = _obj(
         "settled_at": _TS_NULL,
         "failure_reason": {
             "type": ["string", "null"],
-            "enum": ["NO_QUOTE", "SLIPPAGE", "KYC_FAIL", "TIMEOUT", "REVERT", "CANCELLED", None],
+            "enum": [*FAILURE_REASONS, None],
         },
     }
 )
@@ -65,7 +67,7 @@ _QUOTE_PROPS: dict[str, Any] = {
     "target_amount": _DEC,
     "source_amount": _DEC,
     "valid_until": _TS,
-    "status": {"type": "string", "enum": ["PENDING", "ACCEPTED", "REJECTED", "EXPIRED"]},
+    "status": {"type": "string", "enum": list(QUOTE_STATUSES)},
     "created_at": _TS,
 }
 QUOTE = _obj(_QUOTE_PROPS)

@@ -2,15 +2,17 @@
 
 A plain ASGI streaming response rather than sse-starlette: every event of one wake-up goes out
 in one write (several frames in one chunk), and each frame is the stored JSON bytes with the
-`id:`/`event:` lines around them — never re-serialised. Three tasks race (sender, heartbeat,
-disconnect watcher); the first to finish ends the others, and the stream ends when the hub ends
-the subscription (control-API disconnect, reset, slow consumer).
+`id:`/`event:` lines around them — never re-serialised. Three tasks race (`kit.race`: sender,
+heartbeat, disconnect watcher); the first to finish ends the others. The stream ends when the
+hub ends the subscription (`StreamEnded`: control-API disconnect, reset, slow consumer) — the
+SSE answer to each is the end of the response; the client resumes with `Last-Event-ID`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,8 +25,8 @@ from app.clock import iso_ms
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import FAMILY
 from app.engine.streams import Event, StreamEnded, Subscription
-from app.routers.musubi.api import SECURITY
-from app.routers.musubi.common import MARKET_MAKER, PARTIES, caller, service
+from app.routers.kit import race
+from app.routers.musubi.deps import MARKET_MAKER, PARTIES, SECURITY, caller, service
 
 router = APIRouter(tags=["musubi"])
 
@@ -54,7 +56,7 @@ class EventStream(Response):
         sub: Subscription,
         ref: str | None,
         heartbeat_ms: int,
-        now_ms: object,
+        now_ms: Callable[[], int],
         servers: tuple[Any, ...] = (),
     ) -> None:
         self.servers = servers
@@ -79,19 +81,9 @@ class EventStream(Response):
                 ],
             }
         )
-        tasks = [
-            asyncio.ensure_future(self._sender(send)),
-            asyncio.ensure_future(self._pinger(send)),
-            asyncio.ensure_future(self._watch(receive)),
-        ]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await race(self._sender(send), self._pinger(send), self._watch(receive))
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
             self.sub.close()
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -124,7 +116,7 @@ class EventStream(Response):
             if loop.time() < due:
                 continue
             due = loop.time() + self.heartbeat_s
-            now = self.now_ms()  # type: ignore[operator]
+            now = self.now_ms()
             body = b"event: heartbeat\ndata: " + orjson.dumps({"timestamp": iso_ms(now)}) + b"\n\n"
             try:
                 await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -142,25 +134,9 @@ class EventStream(Response):
 async def _open(request: Request, roles: frozenset[str]) -> EventStream:
     p = caller(request, roles, query_token=True)
     svc = service(request)
-    ref = None
-    errors = v.Errors()
-    raw_ref = request.query_params.get("intent_id")
-    if raw_ref is not None:
-        if v.is_uuid(raw_ref):
-            ref = raw_ref.lower()
-        else:
-            errors.add("intent_id", "must be a UUID")
-    last: int | None = None
-    raw_last = request.headers.get("last-event-id")
-    if raw_last is not None and raw_last.strip():
-        try:
-            last = int(raw_last.strip())
-            if last < 0:
-                raise ValueError
-        except ValueError:
-            errors.add("Last-Event-ID", "must be a non-negative integer (an event id)")
-    errors.raise_if_any()
-    from_seq = None if last is None else last + 1
+    ref, from_seq = v.stream_request(
+        request.query_params.get("intent_id"), request.headers.get("last-event-id")
+    )
     sub = await svc.streams.subscribe(FAMILY, p.party_id, from_seq, catch_up=False)
     servers = tuple(getattr(request.app.state, "servers", ()))
     return EventStream(sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms, servers)

@@ -1,5 +1,5 @@
 """Market makers: anonymised RFQs, quote validation, own quotes and settlements, the simulated
-makers (auto-quoting and the control API), and timers re-armed after a restart."""
+makers (auto-quoting and the control API)."""
 
 from __future__ import annotations
 
@@ -183,34 +183,6 @@ async def test_control_api_quote(sqlite_url: str) -> None:
         resp = await client.post(f"/_admin/musubi/orders/{iid}/quotes", json={}, headers=ADMIN_HEADERS)
         assert resp.status_code == 201 and Decimal(resp.json()["fx_rate"]) > 150
         assert len((await client.get(f"/api/v1/orders/{iid}/quotes", headers=c.sc.h)).json()["data"]) == 2
-
-
-async def test_timers_rearmed_after_restart(db_url: str) -> None:
-    """Timers live in memory only: after a restart they are re-armed from the tables, so a
-    co-signed order settles and a pending one expires on the (persisted) frozen clock."""
-    settings = make_settings(db_url)
-    async with running_app(settings) as r:
-        c = await cast(r.client)
-        settling = (await open_rfq(r.client, c))["intent_id"]
-        q = await quote(r.client, c.mm1, settling, "150")
-        await r.client.post(f"/api/v1/orders/{settling}/quotes/{q['quote_id']}/accept", headers=c.sc.h)
-        expiring = (await create(r.client, c))["intent_id"]
-    async with running_app(settings) as r:
-        assert (await r.client.get(f"/api/v1/orders/{settling}", headers=c.si.h)).json()["data"][
-            "status"
-        ] == "QUOTED"
-        await advance(r.client, 1000)
-        assert (await r.client.get(f"/api/v1/orders/{settling}", headers=c.si.h)).json()["data"][
-            "status"
-        ] == "EXECUTING"
-    async with running_app(settings) as r:
-        await advance(r.client, 4000)
-        assert (await r.client.get(f"/api/v1/orders/{settling}", headers=c.si.h)).json()["data"][
-            "status"
-        ] == "SETTLED"
-        await advance(r.client, 300_000)
-        o = (await r.client.get(f"/api/v1/orders/{expiring}", headers=c.si.h)).json()["data"]
-        assert (o["status"], o["failure_reason"]) == ("EXPIRED", "NO_QUOTE")
 
 
 async def test_simulated_makers_wait_for_the_network(sqlite_url: str) -> None:

@@ -1,0 +1,177 @@
+"""Musubi institution and custodian routes (CONTRACT §2.3): orders, their quotes, stats, the
+compliance record and the settlements export.
+
+Every route authenticates first (401), checks the role next (403, before any lookup), then
+answers from the service.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.engine.musubi import validate as v
+from app.engine.musubi.queries import export_csv
+from app.routers.kit import read_json
+from app.routers.musubi.deps import (
+    ANYONE,
+    CUSTODIAN,
+    INSTITUTION,
+    PARTIES,
+    STR,
+    acting,
+    body_doc,
+    caller,
+    envelope,
+    intent,
+    list_doc,
+    page_envelope,
+    secure,
+    service,
+)
+
+router = APIRouter(tags=["musubi"])
+
+_CREATE_FIELDS = (
+    "sender_custodian_party_id",
+    "intent_signature",
+    "receiver_party_id",
+    "receiver_custodian_party_id",
+    "source_contract_id",
+    "source_currency",
+    "target_amount",
+    "target_currency",
+    "source_amount_max",
+    "kyc_aml_ref",
+    "jurisdiction_sender",
+    "jurisdiction_receiver",
+    "memo",
+)
+_CREATE_DOC = body_doc(
+    list(_CREATE_FIELDS[:-1]),
+    {f: STR for f in _CREATE_FIELDS},
+    {
+        "sender_custodian_party_id": "CustodianA::1220…",
+        "intent_signature": "3045022100ab",
+        "receiver_party_id": "ReceiverInstitution::1220…",
+        "receiver_custodian_party_id": "CustodianB::1220…",
+        "source_contract_id": "00a3f7c21d83#0",
+        "source_currency": "JPYSC0",
+        "target_amount": "100000",
+        "target_currency": "USDCx",
+        "source_amount_max": "15500000",
+        "kyc_aml_ref": "5b6a2351-440c-4f33-98f0-81e42bcd277b",
+        "jurisdiction_sender": "JP",
+        "jurisdiction_receiver": "KR",
+        "memo": "invoice 42",
+    },
+)
+_CREATE_DOC["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": STR}]
+
+
+@router.post(
+    "/api/v1/orders",
+    status_code=201,
+    summary="Create an order (sender institution) → PENDING",
+    openapi_extra=_CREATE_DOC,
+)
+async def create_order(request: Request) -> Response:
+    p, svc = acting(request, INSTITUTION)
+    body = await read_json(request, obj=False, code="VALIDATION_ERROR")
+    data = await svc.orders.create(p, body, request.headers.get("idempotency-key"))
+    return envelope(request, data, 201)
+
+
+@router.get("/api/v1/orders", summary="List the orders the caller is party to", openapi_extra=list_doc())
+async def list_orders(request: Request) -> Response:
+    p = caller(request, PARTIES)
+    q = v.ListQuery(request.query_params)
+    items, total = service(request).queries.list_orders(p, q)
+    return page_envelope(request, [o.to_json() for o in items], total, q.page, q.page_size)
+
+
+@router.get("/api/v1/orders/{intent_id}", summary="One order")
+async def get_order(request: Request, intent_id: str) -> Response:
+    p = caller(request, PARTIES)
+    return envelope(request, service(request).queries.order_for(p, intent(intent_id)).to_json())
+
+
+@router.post(
+    "/api/v1/orders/{intent_id}/accept",
+    summary="Sender custodian accepts the proposal: the RFQ opens",
+)
+async def accept_proposal(request: Request, intent_id: str) -> Response:
+    p, svc = acting(request, CUSTODIAN)
+    return envelope(request, (await svc.orders.accept_proposal(p, intent(intent_id))).to_json())
+
+
+@router.post(
+    "/api/v1/orders/{intent_id}/reject",
+    summary="Sender custodian rejects the proposal → FAILED (KYC_FAIL)",
+)
+async def reject_proposal(request: Request, intent_id: str) -> Response:
+    p, svc = acting(request, CUSTODIAN)
+    return envelope(request, (await svc.orders.reject_proposal(p, intent(intent_id))).to_json())
+
+
+@router.post(
+    "/api/v1/orders/{intent_id}/cancel",
+    summary="Sender institution cancels a PENDING/QUOTED order → FAILED (CANCELLED)",
+)
+async def cancel_order(request: Request, intent_id: str) -> Response:
+    p, svc = acting(request, INSTITUTION)
+    return envelope(request, (await svc.orders.cancel(p, intent(intent_id))).to_json())
+
+
+@router.get("/api/v1/orders/{intent_id}/quotes", summary="Competing quotes (sender side)")
+async def order_quotes(request: Request, intent_id: str) -> Response:
+    p = caller(request, PARTIES)
+    items = service(request).queries.quotes_for(p, intent(intent_id))
+    return page_envelope(request, items, len(items), 1, max(len(items), 1))
+
+
+@router.post(
+    "/api/v1/orders/{intent_id}/quotes/{quote_id}/accept",
+    summary="Select (sender institution) or co-sign (sender custodian) a quote",
+)
+async def accept_quote(request: Request, intent_id: str, quote_id: str) -> Response:
+    p, svc = acting(request, PARTIES)
+    return envelope(
+        request, (await svc.orders.accept_quote(p, intent(intent_id), intent(quote_id))).to_json()
+    )
+
+
+@router.get("/api/v1/dashboard/stats", summary="Counts by status and settled volume per currency")
+async def dashboard_stats(request: Request) -> Response:
+    p = caller(request, ANYONE)
+    return envelope(request, service(request).queries.stats(p))
+
+
+@router.get(
+    "/api/v1/compliance/orders/{intent_id}",
+    summary="The order with every transition, its time and actor",
+)
+async def compliance(request: Request, intent_id: str) -> Response:
+    p = caller(request, PARTIES)
+    return envelope(request, await service(request).queries.compliance(p, intent(intent_id)))
+
+
+@router.get(
+    "/api/v1/exports/settlements",
+    summary="Settlements export: ?format=csv|json&settled_from&settled_to&status",
+)
+async def export_settlements(request: Request) -> Response:
+    p = caller(request, PARTIES)
+    svc = service(request)
+    fmt, rows = svc.queries.export(p, request.query_params)
+    if fmt == "csv":
+        return Response(
+            export_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": 'attachment; filename="settlements.csv"'},
+        )
+    return envelope(request, rows)
+
+
+secure(router)
