@@ -76,9 +76,3 @@ class Settings(BaseSettings):
             return self.musubi_auto_quote == "on"
         return self.seed == "demo"
 
-    @property
-    def liquidity(self) -> bool:
-        """The Order Entry simulated liquidity provider rests orders."""
-        if self.oe_liquidity is not None:
-            return self.oe_liquidity == "on"
-        return self.seed == "demo"

@@ -57,7 +57,7 @@ def _pin(cpu: int) -> Callable[[], None] | None:
 def engine_orders_per_s(n: int) -> float:
     from app.engine.order_entry.markets import MARKETS
     from app.engine.order_entry.matching import Place, ShardEngine, new_order
-    from app.engine.order_entry.state import VenueState
+    from app.engine.order_entry.model import VenueState
 
     st = VenueState()
     markets = [m for m in MARKETS if m.shard == 0]

@@ -75,3 +75,14 @@ class OeCounter(SQLModel, table=True):
     __tablename__ = "oe_counters"
     name: str = Field(sa_column=Column(String(32), primary_key=True))
     value: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class OeWsToken(SQLModel, table=True):
+    """A single-use private WebSocket token (valid across restarts until it expires)."""
+
+    __tablename__ = "oe_ws_tokens"
+    token: str = Field(sa_column=Column(String(64), primary_key=True))
+    account: str = Field(sa_column=Column(String(42), nullable=False))
+    api_key_id: str = Field(sa_column=Column(String(64), nullable=False))
+    expires_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    used: bool = Field(sa_column=Column(Boolean, nullable=False, default=False))

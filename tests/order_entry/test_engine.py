@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from app.engine.order_entry.book import OPEN
 from app.engine.order_entry.markets import MARKETS
 from app.engine.order_entry.matching import Cancel, CancelAll, Place, Replace, ShardEngine, new_order
-from app.engine.order_entry.state import VenueState
+from app.engine.order_entry.model import OPEN, VenueState
 
 ACCOUNTS = [f"0x{i:040x}" for i in range(1, 5)]
 SHARD0 = [m for m in MARKETS if m.shard == 0]
@@ -21,8 +20,8 @@ SHARD0 = [m for m in MARKETS if m.shard == 0]
 
 def totals(st: VenueState) -> Counter[str]:
     out: Counter[str] = Counter()
-    for acct in st.ledger.balances.values():
-        for asset, (free, reserved) in acct.items():
+    for acct in st.accounts.values():
+        for asset, (free, reserved) in acct.balances.items():
             out[asset] += free + reserved
     return out
 
@@ -35,8 +34,8 @@ def check_invariants(engine: ShardEngine, st: VenueState, start: Counter[str]) -
     for o in engine.orders.values():
         assert o.status in OPEN and o.leaves_qty > 0 and o.cum_qty + o.leaves_qty == o.qty
         held[(o.account, o.reserve_asset)] += o.reserved
-    for account, acct in st.ledger.balances.items():
-        for asset, (free, reserved) in acct.items():
+    for account, acct in st.accounts.items():
+        for asset, (free, reserved) in acct.balances.items():
             assert free >= 0
             assert reserved == held[(account, asset)], (account, asset, reserved, held[(account, asset)])
     assert set(engine.orders) == {o.order_id for by in st.open_by_account.values() for o in by.values()}

@@ -210,7 +210,7 @@ async def test_failed_commit_rebuilds_from_the_database(sqlite_url: str) -> None
             [a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 10, "qty": 50})]
         )
         assert resp.status_code == 503 and resp.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
-        await svc._recovery
+        await svc.uow.settled()
         assert await a.bootstrap() == before
         assert len(await a.all_events()) == seq
         ok = await a.place(BTC, "Bid", 10, 5, coid="after")

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.engine.order_entry.book import OPEN, Book, Order
 from app.engine.order_entry.markets import Market
-from app.engine.order_entry.state import VenueState, exec_body
+from app.engine.order_entry.model import OPEN, Book, Order, VenueState, exec_body
 
 
 @dataclass(slots=True)

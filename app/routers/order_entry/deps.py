@@ -1,4 +1,6 @@
-"""Who may call an Order Entry route: SC-* signed agents with a scope (`SignedRead`, …)."""
+"""Who may call an Order Entry route: the service accessor and SC-* signed agents with a scope
+(`SignedAgent`, `SignedRead`). The SC-* headers are read here and handed to the engine as
+plain values."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from app.engine.errors import ServiceUnavailable
-from app.engine.order_entry.service import Agent, OrderEntryService
-
-FAMILY = "order-entry"
+from app.engine.order_entry.agents import SignedCall
+from app.engine.order_entry.model import Agent
+from app.engine.order_entry.service import FAMILY, OrderEntryService
 
 
 def get_service(conn: HTTPConnection) -> OrderEntryService:
@@ -37,17 +39,28 @@ async def signed_request(request: Request) -> Signed:
     body = await request.body()
     scope = request.scope
     raw_path: bytes | None = scope.get("raw_path")
-    # the path exactly as sent (percent-encoded), without any query string
-    path = raw_path.split(b"?", 1)[0].decode("latin-1") if raw_path else scope["path"]
-    query = scope.get("query_string", b"").decode("latin-1")
-    agent = svc.authenticate(scope["method"], path, query, request.headers, body)
+    h = request.headers
+    call = SignedCall(
+        version=h.get("sc-auth-version"),
+        key=h.get("sc-key"),
+        nonce=h.get("sc-nonce"),
+        timestamp=h.get("sc-timestamp"),
+        passphrase=h.get("sc-passphrase"),
+        signature=h.get("sc-signature"),
+        method=scope["method"],
+        # the path exactly as sent (percent-encoded), without any query string
+        path=raw_path.split(b"?", 1)[0].decode("latin-1") if raw_path else scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        body=body,
+    )
+    agent = svc.agents.authenticate(call)
     request.state.caller = agent.api_key_id
     return Signed(svc, agent, body)
 
 
 async def _signed_read(request: Request) -> Signed:
     s = await signed_request(request)
-    s.svc.require_scope(s.agent, "read")
+    s.svc.agents.require_scope(s.agent, "read")
     return s
 
 

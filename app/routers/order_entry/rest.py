@@ -9,9 +9,10 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.engine.order_entry import auth
+from app.engine.order_entry import auth, validate
 from app.engine.order_entry.markets import MARKETS
-from app.engine.order_entry.service import FAMILY, MAX_ACTIONS
+from app.engine.order_entry.validate import MAX_ACTIONS
+from app.routers.kit import answer
 from app.routers.order_entry.deps import SignedRead, signed_request
 
 router = APIRouter(tags=["order-entry"])
@@ -84,10 +85,6 @@ SIGNED: dict[str, Any] = {
 _BATCH_DOC = {**_BATCH_SCHEMA, **SIGNED}
 
 
-def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers)
-
-
 @router.post(
     "/api/v1/order-entry/orders",
     summary="Signed batch of actions: fast admission acks; outcomes arrive on the execution stream",
@@ -96,8 +93,7 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 async def submit_orders(request: Request) -> Response:
     # the hot path: authenticated here rather than through dependency injection (same checks)
     signed = await signed_request(request)
-    out = await signed.svc.submit_batch(signed.agent, signed.body)
-    return Response(out, media_type="application/json")
+    return answer(await signed.svc.admission.submit(signed.agent, signed.body))
 
 
 @router.post(
@@ -107,13 +103,12 @@ async def submit_orders(request: Request) -> Response:
 )
 async def submit_orders_legacy(request: Request) -> Response:
     signed = await signed_request(request)
-    out = await signed.svc.submit_batch(signed.agent, signed.body)
-    return Response(out, media_type="application/json")
+    return answer(await signed.svc.admission.submit(signed.agent, signed.body))
 
 
 @router.get("/api/v1/order-entry/markets", summary="The markets and their shards", openapi_extra=SIGNED)
 async def markets(signed: SignedRead) -> Response:
-    return Response(_MARKETS, media_type="application/json")
+    return answer(_MARKETS)
 
 
 @router.get(
@@ -128,13 +123,13 @@ async def limits(signed: SignedRead) -> Response:
         "maxActionsPerBatch": MAX_ACTIONS,
         "timestampSkewMs": auth.SKEW_MS,
         "executionsDefaultLimit": 1000,
-        "executionsMaxLimit": 10_000,
+        "executionsMaxLimit": validate.MAX_LIMIT,
         "wsTokenTtlMs": s.oe_ws_token_ttl_ms,
         "wsPingIntervalMs": s.oe_ws_ping_interval_ms,
         "wsPongTimeoutMs": s.oe_ws_pong_timeout_ms,
         "scopes": list(auth.SCOPES),
     }
-    return _json(body, headers={"x-bsl-contract": "bsl-order-entry-v1"})
+    return answer(body, headers={"x-bsl-contract": "bsl-order-entry-v1"})
 
 
 @router.get(
@@ -143,8 +138,8 @@ async def limits(signed: SignedRead) -> Response:
     openapi_extra=SIGNED,
 )
 async def bootstrap(signed: SignedRead, account: str) -> Response:
-    acct = signed.svc.require_account(signed.agent, account)
-    return _json(signed.svc.bootstrap(acct))
+    acct = signed.svc.agents.require_account(signed.agent, account)
+    return answer(signed.svc.queries.bootstrap(acct))
 
 
 @router.get(
@@ -153,9 +148,9 @@ async def bootstrap(signed: SignedRead, account: str) -> Response:
     openapi_extra=SIGNED,
 )
 async def open_orders(signed: SignedRead, account: str) -> Response:
-    acct = signed.svc.require_account(signed.agent, account)
-    seq, orders = await signed.svc.open_orders(acct)
-    return _json({"account": acct, "seq": seq, "orders": orders})
+    acct = signed.svc.agents.require_account(signed.agent, account)
+    seq, orders = await signed.svc.queries.open_orders(acct)
+    return answer({"account": acct, "seq": seq, "orders": orders})
 
 
 @router.get(
@@ -166,36 +161,17 @@ async def open_orders(signed: SignedRead, account: str) -> Response:
 async def executions(
     signed: SignedRead,
     account: str,
-    from_seq: int = Query(
-        1, alias="fromSeq", ge=0, description="first seq wanted (events with seq >= fromSeq)"
+    from_seq: int | None = Query(
+        None, alias="fromSeq", description="first seq wanted (events with seq >= fromSeq; default 1)"
     ),
-    limit: int = Query(
-        1000, ge=1, le=10_000, description="at most this many events (default 1000, max 10000)"
-    ),
+    limit: int | None = Query(None, description="at most this many events (default 1000, max 10000)"),
 ) -> Response:
-    acct = signed.svc.require_account(signed.agent, account)
-    from_seq = max(from_seq, 1)
-    res = await signed.svc.rt.streams.read(FAMILY, acct, from_seq, limit)
-    events = res.events
-    to_seq = events[-1].seq if events else None
-    next_seq = (to_seq + 1) if to_seq is not None else from_seq
-    has_more = res.head >= next_seq
-    head = orjson.dumps(
-        {
-            "account": acct,
-            "fromSeq": from_seq,
-            "toSeq": to_seq,
-            "source": res.source,
-            "hasMore": has_more,
-            "nextSeq": next_seq,
-        }
-    )
-    # splice the stored event bytes in as they are: no re-serialisation
-    body = b"".join((head[:-1], b',"events":[', b",".join(e.data for e in events), b"]}"))
-    return Response(body, media_type="application/json")
+    acct = signed.svc.agents.require_account(signed.agent, account)
+    first, n = validate.gap_fill(from_seq, limit)
+    return answer(await signed.svc.queries.executions(acct, first, n))
 
 
 @router.post("/api/v1/ws/token", summary="A single-use token for the private WebSocket", openapi_extra=SIGNED)
 async def ws_token(signed: SignedRead) -> Response:
-    tok = signed.svc.issue_ws_token(signed.agent)
-    return _json({"token": tok.token, "expiresAtMs": tok.expires_ms, "account": tok.account})
+    tok = await signed.svc.tokens.issue(signed.agent)
+    return answer({"token": tok.token, "expiresAtMs": tok.expires_ms, "account": tok.account})

@@ -26,13 +26,36 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.clock import wall_ms
+from app.engine.order_entry import validate
+from app.engine.order_entry.agents import ServiceStopping, SessionRevoked
 from app.engine.order_entry.service import FAMILY, OrderEntryService
+from app.engine.order_entry.ws_tokens import TokenRefused
 from app.engine.streams import SlowConsumer, StreamClosed, StreamEnded
+from app.routers.kit import race
 
 router = APIRouter(tags=["order-entry"])
 
 AUTH_TIMEOUT_S = 10.0
 Close = tuple[int, str]
+
+
+def close_for(outcome: Exception) -> Close:
+    """The close code of an engine outcome that ends a session."""
+    if isinstance(outcome, SessionRevoked):
+        return 4401, "api key revoked"
+    if isinstance(outcome, ServiceStopping):
+        return 1012, "server stopping"
+    if isinstance(outcome, SlowConsumer):
+        return 4008, "slow consumer"
+    if isinstance(outcome, StreamClosed):
+        return 1012, outcome.reason
+    if isinstance(outcome, StreamEnded):
+        return 1011, outcome.reason
+    return 1011, "internal error"
+
+
+def _text(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
 
 
 @router.websocket("/api/v1/ws/private/{account}")
@@ -43,19 +66,6 @@ async def private_ws(websocket: WebSocket, account: str) -> None:
 @router.websocket("/api/v1/ws/bsl/{account}")
 async def bsl_ws(websocket: WebSocket, account: str) -> None:
     await serve_private(websocket, account)
-
-
-def _parse_from_seq(raw: Any) -> int | str | None:
-    """None (live only), an int >= 0, or an error string."""
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, bool):
-        return "fromSeq must be a non-negative integer"
-    if isinstance(raw, int):
-        return raw if raw >= 0 else "fromSeq must be a non-negative integer"
-    if isinstance(raw, str) and raw.isdigit():
-        return int(raw)
-    return "fromSeq must be a non-negative integer"
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
@@ -88,10 +98,14 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
         token = msg.get("token")
         if "fromSeq" in msg:
             from_raw = msg.get("fromSeq")
-    from_seq = _parse_from_seq(from_raw)
-    tok, why = svc.consume_ws_token(token, account)
-    if tok is None:
-        await _close(websocket, 4401, why)
+    from_seq = validate.stream_position(from_raw)
+    try:
+        tok = await svc.tokens.consume(token, account)
+    except TokenRefused as refused:
+        await _close(websocket, 4401, refused.message)
+        return
+    except Exception:  # the database is unavailable: try again later
+        await _close(websocket, 1013, "try again later")
         return
     if isinstance(from_seq, str):
         await _close(websocket, 4400, from_seq)
@@ -104,26 +118,23 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
         session_id = "sess_" + secrets.token_hex(8)
         try:
             await websocket.send_text(
-                orjson.dumps(
-                    {"op": "authenticated", "account": tok.account, "sessionId": session_id}
-                ).decode()
+                _text({"op": "authenticated", "account": tok.account, "sessionId": session_id})
             )
         except Exception:
             sub.close()
             return
-    loop = asyncio.get_running_loop()
-    closer: asyncio.Future[Close] = loop.create_future()
+    ended: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
 
-    def close_now(code: int, reason: str) -> None:
-        if not closer.done():
-            closer.set_result((code, reason))
+    def end(outcome: Exception) -> None:
+        if not ended.done():
+            ended.set_result(outcome)
 
-    sessions = svc.ws_sessions.setdefault(tok.api_key_id, set())
-    sessions.add(close_now)
+    forget = svc.agents.watch(tok.api_key_id, end)
     pong = asyncio.Event()
     settings = ctx.settings
+    outcome: list[Close] = []  # the first task to end says how the connection closes
 
-    async def sender() -> Close | None:
+    async def sender() -> None:
         try:
             while True:
                 batch = await sub.next_batch()
@@ -131,20 +142,16 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
                     await websocket.send_text(ev.data.decode())
         except SlowConsumer as exc:
             with contextlib.suppress(Exception):
-                await websocket.send_text(
-                    orjson.dumps({"op": "resync_required", "fromSeq": exc.next_seq}).decode()
-                )
-            return 4008, "slow consumer"
-        except StreamClosed as exc:
-            return 1012, exc.reason
-        except StreamEnded as exc:
-            return 1011, exc.reason
+                await websocket.send_text(_text({"op": "resync_required", "fromSeq": exc.next_seq}))
+            outcome.append(close_for(exc))
+        except (StreamClosed, StreamEnded) as exc:
+            outcome.append(close_for(exc))
 
-    async def receiver() -> Close | None:
+    async def receiver() -> None:
         while True:
             msg = await websocket.receive()
             if msg["type"] == "websocket.disconnect":
-                return None
+                return
             raw = msg.get("text") or msg.get("bytes") or b""
             try:
                 frame = orjson.loads(raw)
@@ -156,11 +163,9 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
             if op == "pong":
                 pong.set()
             elif op == "ping":
-                await websocket.send_text(
-                    orjson.dumps({"op": "pong", "ts": frame.get("ts", wall_ms())}).decode()
-                )
+                await websocket.send_text(_text({"op": "pong", "ts": frame.get("ts", wall_ms())}))
 
-    async def pinger() -> Close | None:
+    async def pinger() -> None:
         interval = settings.oe_ws_ping_interval_ms / 1000
         timeout = settings.oe_ws_pong_timeout_ms / 1000
         while True:
@@ -169,33 +174,21 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
             try:
                 # the ping's own send counts too: a client that stopped reading is as dead as a silent one
                 async with asyncio.timeout(timeout):
-                    await websocket.send_text(orjson.dumps({"op": "ping", "ts": wall_ms()}).decode())
+                    await websocket.send_text(_text({"op": "ping", "ts": wall_ms()}))
                     await pong.wait()
             except TimeoutError:
-                return 4000, "no pong within the heartbeat timeout"
+                outcome.append((4000, "no pong within the heartbeat timeout"))
+                return
 
-    async def revoked() -> Close | None:
-        return await closer
+    async def watcher() -> None:
+        outcome.append(close_for(await ended))
 
-    tasks = [asyncio.create_task(c()) for c in (sender, receiver, pinger, revoked)]
-    result: Close | None = None
     try:
-        done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for t in done:
-            exc = t.exception()
-            if exc is None and result is None:
-                result = t.result()
+        await race(sender(), receiver(), pinger(), watcher())
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
         sub.close()
-        sessions.discard(close_now)
-        if not sessions:
-            svc.ws_sessions.pop(tok.api_key_id, None)
-    if result is not None:
-        await _close(websocket, *result)
+        forget()
+    if outcome:
+        await _close(websocket, *outcome[0])
     else:
         await _close(websocket, 1000, "bye")
