@@ -90,7 +90,6 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self.lagged = False
         self.ended: StreamEnded | None = None
-        self.delivered = 0
 
     # called by the hub, on the event loop, for every live event of the stream
     def push(self, event: Event) -> None:
@@ -148,7 +147,6 @@ class Subscription:
                 events = [e for e in result.events if e.seq >= self.cursor]
                 if events:
                     self.cursor = events[-1].seq + 1
-                    self.delivered += len(events)
                     return events
                 # nothing readable (e.g. the range is gone everywhere): skip to live
                 self.target = self.cursor - 1
@@ -160,7 +158,6 @@ class Subscription:
                 pending.clear()
                 if events:
                     self.cursor = events[-1].seq + 1
-                    self.delivered += len(events)
                     return events
                 continue
             waiter = asyncio.get_running_loop().create_future()

@@ -64,6 +64,3 @@ class Ring:
         start = seq - first
         stop = None if limit is None else start + limit
         return list(islice(self._events, start, stop))
-
-    def clear(self) -> None:
-        self._events.clear()
