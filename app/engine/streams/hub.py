@@ -5,11 +5,14 @@ delivers live events, with no gap and no duplicate across the seam — every del
 `seq >= cursor` check, and live events are queued from the instant the subscription registers,
 which happens in the same event-loop step that reads the head.
 
-Slow consumers (CONTRACT §1.5): a subscriber whose queue is full is detached from live
-delivery at once (its queue is dropped, so memory stays bounded and nobody waits for it).
-With `catch_up=True` its next read re-replays from its cursor (ring/SQL) and re-attaches; with
-`catch_up=False` its next read raises `SlowConsumer(next_seq)` so the transport can say so
-(WebSocket close 4008, Order Entry `resync_required`, SSE end).
+Slow consumers (CONTRACT §1.5): the bound is on what a subscriber leaves unread, not on the
+size of one commit. Each commit reaches a subscriber as one queue entry (the list of that
+stream's events, shared by every subscriber), so a reader that keeps up receives a burst of any
+size in full. A commit that finds `queue_max` events or more still unread detaches the
+subscriber from live delivery at once (its queue is dropped, so memory stays bounded and nobody
+waits for it). With `catch_up=True` its next read re-replays from its cursor (ring/SQL) and
+re-attaches; with `catch_up=False` its next read raises `SlowConsumer(next_seq)` so the
+transport can say so (WebSocket close 4008, Order Entry `resync_required`, SSE end).
 """
 
 from __future__ import annotations
@@ -86,21 +89,23 @@ class Subscription:
         self.catch_up = catch_up
         self.page = page
         self._reader = reader
-        self._pending: deque[Event] = deque()
+        self._pending: deque[list[Event]] = deque()  # one entry per commit
+        self._unread = 0  # events in `_pending`
         self._waiter: asyncio.Future[None] | None = None
         self.lagged = False
         self.ended: StreamEnded | None = None
 
-    # called by the hub, on the event loop, for every live event of the stream
-    def push(self, event: Event) -> None:
+    # called by the hub, on the event loop, once per commit with that commit's events of the stream
+    def push(self, events: list[Event]) -> None:
         if self.lagged:
             return
-        pending = self._pending
-        if len(pending) >= self.queue_max:
-            pending.clear()
+        if self._unread >= self.queue_max:  # a full queue left unread: detach
+            self._pending.clear()
+            self._unread = 0
             self.lagged = True
         else:
-            pending.append(event)
+            self._pending.append(events)
+            self._unread += len(events)
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -111,6 +116,7 @@ class Subscription:
         if self.ended is None:
             self.ended = reason
         self._pending.clear()
+        self._unread = 0
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -124,7 +130,8 @@ class Subscription:
 
     @property
     def queued(self) -> int:
-        return len(self._pending)
+        """Events queued and not yet taken."""
+        return self._unread
 
     async def next_batch(self) -> list[Event]:
         """The next events in seq order (at least one); raises `StreamEnded` when over."""
@@ -140,6 +147,7 @@ class Subscription:
                 # re-attach: replay cursor..head, then live again
                 self.lagged = False
                 self._pending.clear()
+                self._unread = 0
                 self.target = self.state.head
             if self.cursor <= self.target:
                 want = min(self.page, self.target - self.cursor + 1)
@@ -154,8 +162,9 @@ class Subscription:
             pending = self._pending
             if pending:
                 cursor = self.cursor
-                events = [e for e in pending if e.seq >= cursor]
+                events = [e for entry in pending for e in entry if e.seq >= cursor]
                 pending.clear()
+                self._unread = 0
                 if events:
                     self.cursor = events[-1].seq + 1
                     return events
@@ -181,19 +190,32 @@ class Hub:
         return state
 
     def publish(self, events: list[Event]) -> None:
-        """Committed events, in seq order per stream: ring first, then every subscriber."""
-        states = self.states
+        """Committed events, in seq order per stream: ring first, then every subscriber, which
+        gets each stream's share of the commit as one entry."""
+        by_stream: dict[tuple[str, str], list[Event]] = {}
         for ev in events:
             key = (ev.family, ev.stream)
+            share = by_stream.get(key)
+            if share is None:
+                by_stream[key] = [ev]
+            else:
+                share.append(ev)
+        states = self.states
+        for key, share in by_stream.items():
             state = states.get(key)
             if state is None:
-                state = self.new_state(ev.family, ev.stream, ev.seq - 1)
-            state.ring.append(ev)
+                state = self.new_state(key[0], key[1], share[0].seq - 1)
+            ring = state.ring
+            for ev in share:
+                ring.append(ev)
             if state.skip:
-                state.skip -= 1
-                continue
+                withheld = min(state.skip, len(share))
+                state.skip -= withheld
+                share = share[withheld:]
+                if not share:
+                    continue
             for sub in state.subscribers:
-                sub.push(ev)
+                sub.push(share)
 
     def disconnect(self, family: str, stream: str, reason: str = "disconnected") -> int:
         state = self.states.get((family, stream))

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from app.engine.streams import NewEvent, SlowConsumer, StreamClosed
-from tests.engine.streams.helpers import FAM, open_streams
+from tests.engine.streams.helpers import FAM, open_streams, take
 
 pytestmark = pytest.mark.anyio
 
@@ -74,3 +74,44 @@ async def test_disconnect_and_skip(sqlite_url: str) -> None:
         assert s.disconnect(FAM, "c") == 1
         with pytest.raises(StreamClosed):
             await asyncio.wait_for(sub.next_batch(), 2)
+
+
+async def test_a_reader_that_keeps_up_receives_a_six_thousand_event_commit_in_full(db_url: str) -> None:
+    """Regression (a cancel-all of 6,000 orders closed a live WebSocket with 4008): one commit
+    larger than the subscriber queue bound reaches a reader that keeps up in full, twice."""
+    async with open_streams(db_url, queue_max=4096) as s:
+        sub = await s.subscribe(FAM, "burst", catch_up=False)  # as the transports subscribe
+        for burst in range(2):
+            base = burst * 6000
+            await s.append_many([NewEvent(FAM, "burst", "x", {"i": i}) for i in range(6000)])
+            got = await take(sub, 6000, within_s=20)
+            assert [e.seq for e in got] == list(range(base + 1, base + 6001))
+            assert sub.queued == 0 and not sub.lagged
+        sub.close()
+
+
+async def test_a_reader_that_never_reads_is_still_cut_off(db_url: str) -> None:
+    """The bound is on what is left unread: a burst left unread and one more commit detach the
+    subscriber (queue dropped: memory bounded), and its next read says where to resume."""
+    async with open_streams(db_url, queue_max=4096) as s:
+        idle = await s.subscribe(FAM, "burst", catch_up=False)
+        await s.append_many([NewEvent(FAM, "burst", "x", {"i": i}) for i in range(6000)])
+        assert idle.queued == 6000 and not idle.lagged
+        await s.append(FAM, "burst", "x", {"i": "one more"})
+        assert idle.lagged and idle.queued == 0
+        with pytest.raises(SlowConsumer) as info:
+            await idle.next_batch()
+        assert info.value.next_seq == 1
+        assert s.subscriber_count(FAM, "burst") == 0
+
+
+async def test_unread_small_commits_add_up_to_the_bound(sqlite_url: str) -> None:
+    """Many small commits left unread count together: past `queue_max` unread, the next commit
+    detaches the reader, as a single big one would."""
+    async with open_streams(sqlite_url, queue_max=10) as s:
+        idle = await s.subscribe(FAM, "small", catch_up=False)
+        for i in range(10):
+            await s.append(FAM, "small", "x", {"i": i})
+        assert idle.queued == 10 and not idle.lagged
+        await s.append(FAM, "small", "x", {"i": 10})
+        assert idle.lagged and idle.queued == 0
