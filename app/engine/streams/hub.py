@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from app.engine.streams.budget import RingBudget
 from app.engine.streams.event import Event
 from app.engine.streams.ring import Ring
 
@@ -175,19 +176,79 @@ class Subscription:
 
 
 class Hub:
-    """Holds each stream's state; publishes committed events to rings and subscribers."""
+    """Holds each stream's state; publishes committed events to rings and subscribers.
 
-    def __init__(self, *, ring_max_events: int, ring_retention_ms: int, queue_max: int) -> None:
+    Memory stays bounded whatever the number of streams: all rings share one byte budget
+    (`budget.py`), and the state of a stream with no subscriber, no pending skip and an empty
+    ring is dropped by a sweep when the table doubles (`Streams.state` reloads it from the
+    database head on demand).
+    """
+
+    def __init__(
+        self,
+        *,
+        ring_max_events: int,
+        ring_retention_ms: int,
+        queue_max: int,
+        ring_max_bytes: int = 64 * 1024 * 1024,
+        now_ms: Callable[[], int] = lambda: 0,
+        sweep_min: int = 1024,
+    ) -> None:
         self.ring_max_events = ring_max_events
         self.ring_retention_ms = ring_retention_ms
         self.queue_max = queue_max
+        self.now_ms = now_ms
+        self.budget = RingBudget(ring_max_bytes)
         self.states: dict[tuple[str, str], StreamState] = {}
+        self.sweeps = 0  # how many sweeps ran (a head loaded across a sweep is reloaded)
+        self.sweep_min = sweep_min  # never sweep a smaller table
+        self._sweep_at = sweep_min
 
     def new_state(self, family: str, stream: str, head: int) -> StreamState:
-        ring = Ring(max_events=self.ring_max_events, retention_ms=self.ring_retention_ms, last_seq=head)
+        if len(self.states) >= self._sweep_at:
+            self.sweep()
+        ring = Ring(
+            max_events=self.ring_max_events,
+            retention_ms=self.ring_retention_ms,
+            last_seq=head,
+            budget=self.budget,
+        )
         state = StreamState(family, stream, ring)
         self.states[(family, stream)] = state
         return state
+
+    def sweep(self) -> int:
+        """Drop the state of every stream nobody needs in memory: no subscriber, no pending
+        skip, nothing left in its ring once retention is applied. Returns how many."""
+        now = self.now_ms()
+        idle = []
+        for key, state in self.states.items():
+            if state.subscribers or state.skip:
+                continue
+            state.ring.expire(now)
+            if not len(state.ring):
+                idle.append(key)
+        for key in idle:
+            del self.states[key]
+        self.sweeps += 1
+        self._sweep_at = max(self.sweep_min, 2 * len(self.states))
+        return len(idle)
+
+    def _enforce_budget(self) -> None:
+        """The oldest events of the whole server leave memory first (they stay in SQL)."""
+        budget, states = self.budget, self.states
+        order = budget.order
+        while budget.over and order:
+            ev = order.popleft()
+            state = states.get((ev.family, ev.stream))
+            if state is not None and state.ring.drop_oldest(ev):
+                budget.evicted += 1
+        if budget.needs_compaction:
+            budget.order = deque(e for e in order if self._held(e))
+
+    def _held(self, event: Event) -> bool:
+        state = self.states.get((event.family, event.stream))
+        return state is not None and state.ring.holds(event)
 
     def publish(self, events: list[Event]) -> None:
         """Committed events, in seq order per stream: ring first, then every subscriber, which
@@ -216,6 +277,8 @@ class Hub:
                     continue
             for sub in state.subscribers:
                 sub.push(share)
+        if self.budget.over or self.budget.needs_compaction:
+            self._enforce_budget()
 
     def disconnect(self, family: str, stream: str, reason: str = "disconnected") -> int:
         state = self.states.get((family, stream))
@@ -233,3 +296,4 @@ class Hub:
                 sub.end(StreamClosed(reason))
             state.subscribers.clear()
         self.states.clear()
+        self.budget.clear()
