@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     ring_max_events: int = Field(default=10_000, ge=1)
     ring_retention_ms: int = Field(default=300_000, ge=0)
     subscriber_queue_max: int = Field(default=4_096, ge=1)
+    ring_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # all rings together (§1.3)
     journal_size: int = Field(default=1_000, ge=1)
 
     # Musubi (§2)

@@ -65,6 +65,7 @@ def build_context(settings: Settings, registry: Registry) -> AppContext:
         ring_max_events=settings.ring_max_events,
         ring_retention_ms=settings.ring_retention_ms,
         queue_max=settings.subscriber_queue_max,
+        ring_max_bytes=settings.ring_max_bytes,
     )
     runtime = Runtime(
         db=db,

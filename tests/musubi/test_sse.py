@@ -9,7 +9,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from tests.conftest import ADMIN_HEADERS, live_server, make_settings
+from tests.conftest import ADMIN_HEADERS, live_server, make_settings, wait_for
 from tests.musubi.helpers import Who, advance, cast, order_body
 
 pytestmark = pytest.mark.anyio
@@ -149,6 +149,12 @@ async def test_slow_consumer_stream_ends_and_resume_recovers(sqlite_url: str) ->
             ids: list[int] = []
             async with asyncio.timeout(10):
                 async with aconnect_sse(client, "GET", "/api/v1/orders/events", headers=c.si.h) as es:
+                    # a commit larger than the bound reaches a reader that keeps up (§1.5): make
+                    # this reader one that has already left its whole bound unread
+                    key = ("musubi", c.si.party_id)
+                    await wait_for(lambda: live.ctx.streams.subscriber_count(*key) == 1)
+                    for sub in live.ctx.streams.hub.states[key].subscribers:
+                        sub.queue_max = 0
                     r = await client.post(
                         f"/_admin/streams/musubi/{c.si.party_id}/events",
                         json={"kind": "order_updated", "body": {"n": 1}, "count": 10},

@@ -217,7 +217,10 @@ async def test_slow_consumer_resync_required(sqlite_url: str) -> None:
     async with server(url=sqlite_url, subscriber_queue_max=2) as (live, client):
         a = await new_agent(client, fund=RICH)
         async with session(live, a) as ws:
-            # one batch → 5 events committed (and pushed) at once: more than the queue holds
+            # a commit larger than the bound reaches a reader that keeps up (§1.5): make this
+            # reader one that has already left its whole bound unread
+            for sub in live.ctx.streams.hub.states[("order-entry", a.account)].subscribers:
+                sub.queue_max = 0
             await a.batch(
                 [
                     a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 5, "qty": 1})

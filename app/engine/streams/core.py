@@ -1,6 +1,6 @@
 """`Streams`: the one object the families use — append, read, subscribe, control.
 
-streams = Streams(db, clock, ring_max_events=..., ring_retention_ms=..., queue_max=...)
+streams = Streams(db, clock, ring_max_events=..., ring_retention_ms=..., queue_max=..., ring_max_bytes=...)
 streams.start()
 ev  = await streams.append("order-entry", account, "execution", body)
 uow = streams.unit_of_work("broker", reload)             # the family's consistency rule
@@ -42,11 +42,16 @@ class Streams:
         ring_retention_ms: int = 300_000,
         queue_max: int = 4096,
         max_batch: int = 4096,
+        ring_max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.db = db
         self.clock = clock
         self.hub = Hub(
-            ring_max_events=ring_max_events, ring_retention_ms=ring_retention_ms, queue_max=queue_max
+            ring_max_events=ring_max_events,
+            ring_retention_ms=ring_retention_ms,
+            queue_max=queue_max,
+            ring_max_bytes=ring_max_bytes,
+            now_ms=clock.now_ms,
         )
         self.sequencer = Sequencer(db, clock, on_commit=self.hub.publish, max_batch=max_batch)
 
@@ -78,7 +83,8 @@ class Streams:
     # --- state ---------------------------------------------------------------------------------
     async def state(self, family: str, stream: str) -> StreamState:
         key = (family, stream)
-        state = self.hub.states.get(key)
+        hub = self.hub
+        state = hub.states.get(key)
         if state is not None:
             return state
 
@@ -86,11 +92,14 @@ class Streams:
             row = conn.execute(_HEAD_SQL, {"family": family, "stream": stream}).first()
             return int(row[0]) if row else 0
 
-        head = await self.db.read(load)
-        state = self.hub.states.get(key)  # a commit may have created it meanwhile
-        if state is None:
-            state = self.hub.new_state(family, stream, head)
-        return state
+        while True:
+            sweeps = hub.sweeps
+            head = await self.db.read(load)
+            state = hub.states.get(key)  # a commit may have created it meanwhile
+            if state is not None:
+                return state
+            if hub.sweeps == sweeps:  # else a state made meanwhile may be gone: reload the head
+                return hub.new_state(family, stream, head)
 
     async def head(self, family: str, stream: str) -> int:
         return (await self.state(family, stream)).head

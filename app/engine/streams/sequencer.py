@@ -19,6 +19,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -39,6 +40,11 @@ UnitFn = Callable[[Connection, Emit], T]
 
 _STOP = object()
 _HEAD_CHUNK = 300
+
+
+class ApplyFailed(RuntimeError):
+    """The unit committed, but applying it to memory raised: memory no longer follows the
+    database (whatever the cause, even a domain error: the commit already stands)."""
 
 
 def default_encoder(seq: int, prev_seq: int, ts_ms: int, kind: str, body: Any) -> bytes:
@@ -145,7 +151,10 @@ class Sequencer:
 
     # --- the writer thread ---------------------------------------------------------------------
     def _run(self) -> None:
-        with self.db.write_engine.connect() as conn:
+        conn = self._connect()
+        if conn is None:
+            return
+        with conn:
             self._conn = conn
             stopping = False
             while not stopping:
@@ -166,6 +175,26 @@ class Sequencer:
                     size += len(item.events) or 1
                 self._commit_batch(conn, batch)
             self._conn = None
+
+    def _connect(self) -> Connection | None:
+        """The writer's connection. While the database refuses it (locked, down), every unit
+        handed over fails with the reason instead of waiting forever; `None` when stopped."""
+        while True:
+            try:
+                return self.db.write_engine.connect()
+            except Exception as exc:
+                log.warning("the stream writer cannot connect: %r; retrying", exc)
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        return None
+                    item.error = exc
+                    assert self._loop is not None
+                    self._loop.call_soon_threadsafe(self._deliver, [item], [])
+                time.sleep(0.05)
 
     def _commit_batch(self, conn: Connection, batch: list[_Unit[Any]]) -> None:
         committed: list[Event] = []
@@ -287,7 +316,9 @@ class Sequencer:
                     unit.apply(unit.result)
                 except Exception as exc:  # the commit stands; the caller learns memory did not follow
                     log.exception("applying a committed unit to memory failed")
-                    unit.error = exc
+                    err = ApplyFailed(f"committed, but applying it to memory failed: {exc!r}")
+                    err.__cause__ = exc
+                    unit.error = err
         if committed:
             self._known_streams.update((e.family, e.stream) for e in committed)
             try:

@@ -17,7 +17,8 @@ Every change a family makes to its state goes through `UnitOfWork.commit(write, 
   engine's books, the broker's margin) stages that computation in one synchronous step and
   hands the unit over before its next `await`; nothing else runs between the two.
 * **One failure policy.** If the commit fails for any reason but the unit's own refusal (a
-  `DomainError` raised by `write`), the unit's `apply` never runs, the caller gets
+  `DomainError` raised by `write`), or `apply` raises after the commit (`ApplyFailed`, whatever
+  it raised: the commit stands, so memory no longer follows it), the caller gets
   `ServiceUnavailable`, further units of the family are refused at once, and the family's
   `reload` rebuilds its memory from the database — the database is the truth — retrying until
   it succeeds. Then units are accepted again. Nothing half-done survives in memory.
