@@ -83,19 +83,28 @@ def _port(server: uvicorn.Server) -> int:
     return 0
 
 
-async def serve(settings: Settings) -> int:
-    from app.main import create_app
+def servers(app: Any, settings: Settings) -> tuple[_Server, _Server]:
+    """The two uvicorn listeners of one app: HTTP (+ SSE, Order Entry WS) and the broker WS.
 
-    app = create_app(settings)
+    Both take WebSocket frames up to `max_body_bytes`; a larger frame closes with 1009."""
     common: dict[str, Any] = {
         "host": settings.host,
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": 10,
         "ws_ping_interval": None,
+        "ws_max_size": settings.max_body_bytes,
     }
     main = _Server(uvicorn.Config(app, port=settings.port, lifespan="on", **common))
     broker = _Server(uvicorn.Config(BrokerPort(app), port=settings.broker_ws_port, lifespan="off", **common))
+    return main, broker
+
+
+async def serve(settings: Settings) -> int:
+    from app.main import create_app
+
+    app = create_app(settings)
+    main, broker = servers(app, settings)
     app.state.servers = (main, broker)
 
     loop = asyncio.get_running_loop()
