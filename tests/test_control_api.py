@@ -50,6 +50,25 @@ async def test_clock_advance_over_http_fires_timers_in_order(sqlite_url: str) ->
         assert resumed.json()["frozen"] is False
 
 
+async def test_clock_advance_out_of_range_is_a_400_naming_ms(sqlite_url: str) -> None:
+    """`ms` past 366 days (2^64, 10^20…), fractional, boolean or missing → 400 naming `ms`, and
+    the clock does not move (no endless advance hanging the process); 366 days is accepted
+    (the broker's quote simulator off: its fast-forward is the broker's own test)."""
+    async with running_app(make_settings(sqlite_url, broker_tick_interval_ms=0)) as r:
+        t0 = r.ctx.clock.now_ms()
+        for ms in (2**64, 99999999999999999999, 366 * 86_400_000 + 1, 1.5, True, None, "soon"):
+            resp = await r.client.post(
+                "/_admin/clock", json={"action": "advance", "ms": ms}, headers=ADMIN_HEADERS
+            )
+            assert resp.status_code == 400, (ms, resp.text)
+            assert resp.json()["error"]["message"].startswith("ms:"), ms
+        assert r.ctx.clock.now_ms() == t0
+        resp = await r.client.post(
+            "/_admin/clock", json={"action": "advance", "ms": 366 * 86_400_000}, headers=ADMIN_HEADERS
+        )
+        assert resp.status_code == 200 and resp.json()["now_ms"] == t0 + 366 * 86_400_000
+
+
 async def test_fault_rules_match_only_their_requests_in_the_family_shape(sqlite_url: str) -> None:
     """A status fault answers its matches in that family's error shape, and stops after `times`."""
     async with running_app(make_settings(sqlite_url)) as r:

@@ -12,8 +12,10 @@ import orjson
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
+from app.clock import MAX_ADVANCE_MS
 from app.context import AppContext
 from app.deps import AdminAuth, Ctx
+from app.engine.bounds import int_field
 from app.engine.errors import InvalidInput, NotFound
 from app.lifecycle import reset_state
 from app.routers.kit import answer as _json
@@ -49,10 +51,7 @@ async def clock_post(ctx: Ctx, body: dict[str, Any] = Body(...)) -> Response:
     elif action == "resume":
         ctx.clock.resume()
     elif action == "advance":
-        ms = body.get("ms")
-        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
-            raise InvalidInput.field("ms", "must be a non-negative integer")
-        await ctx.clock.advance(ms)
+        await ctx.clock.advance(int_field(body.get("ms"), "ms", hi=MAX_ADVANCE_MS))
     else:
         raise InvalidInput.field("action", "must be freeze, resume or advance")
     return _json(ctx.clock.snapshot())
