@@ -9,6 +9,7 @@ counter per body chunk.
 - Body limit (`REFSERVER_MAX_BODY_BYTES`): a Content-Length over it is answered 413 at once,
   nothing read (and the connection closed, so the unread body is never taken in); a chunked
   body is counted as it is received and refused with 413 when it passes the limit.
+- Control requests (`/_admin`) are JSON whatever their Content-Type says.
 - Unexpected errors: Starlette answers 500 through the family's shape, then re-raises so the
   server can log it; uvicorn would then reset the keep-alive connection. The edge swallows an
   exception whose answer went out whole (it is logged once, by `app.errors`), answers 500
@@ -111,6 +112,9 @@ class Edge:
                 self._journal(ctx, family, method, path, 413, started, state)
             return
 
+        if path.startswith("/_admin/"):
+            _json_content_type(scope)
+
         tag_request_id = shape.request_id_header
         rid_bytes = rid.encode()
         complete = False
@@ -209,6 +213,20 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _json_content_type(scope: Scope) -> None:
+    """A control request body is JSON whatever its Content-Type says (CONTRACT §5: `curl -d`
+    sends a form type); saying so in the scope lets every control route, the families' own
+    included, read it as JSON."""
+    headers = scope["headers"]
+    for name, value in headers:
+        if name == b"content-type":
+            if value.startswith(b"application/json"):
+                return
+            scope["headers"] = [(n, v) for n, v in headers if n != b"content-type"]
+            scope["headers"].append((b"content-type", b"application/json"))
+            return
 
 
 def _now(ctx: AppContext | None) -> int | None:
