@@ -78,11 +78,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are core routes with local assets (app/routers/core.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.registry = reg
     errors.install(app)
     app.include_router(core.router)
+    app.mount(core.ASSETS_URL, core.assets(), name="docs-assets")
     app.include_router(asyncapi.router)
     app.include_router(dashboard.router)
     app.include_router(admin.router)
