@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint bench migrate seed clean
@@ -10,9 +11,13 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+# two stamps: $(RUNTIME) = what the server needs (make run), $(STAMP) = that plus the dev tools
+$(RUNTIME): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
@@ -25,7 +30,7 @@ $(CHROMIUM):
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: Debian's chromium is not installed; the dashboard browser test will be skipped"; fi
 
-run: $(STAMP) ## start the server (SQLite under ./data, demo data) on :8000 and broker WS on :8001
+run: $(RUNTIME) ## start the server (SQLite under ./data, demo data) on :8000 and broker WS on :8001 (runtime deps only)
 	$(BIN)/refserver serve
 
 test: $(STAMP) | $(CHROMIUM) ## run the whole suite (PostgreSQL half when TEST_DATABASE_URL is set)
@@ -39,10 +44,10 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy strict on app/
 bench: $(STAMP) ## print the benchmark table next to this machine's ceilings; writes bench/results.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-migrate: $(STAMP) ## apply the Alembic migrations to the configured database
+migrate: $(RUNTIME) ## apply the Alembic migrations to the configured database
 	$(BIN)/refserver migrate
 
-seed: $(STAMP) ## add the demo identities and print their credentials
+seed: $(RUNTIME) ## add the demo identities and print their credentials
 	$(BIN)/refserver seed
 
 clean: ## remove the virtualenv and local data

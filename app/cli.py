@@ -1,41 +1,99 @@
-"""The `refserver` command: serve, migrate, seed, token."""
+"""The `refserver` command: serve, migrate, seed, token.
+
+Bad flags, bad `REFSERVER_*` values and a port already taken end with one line on stderr and a
+non-zero exit (2 for usage, 1 for a port), never a traceback: both listening sockets are bound
+before anything else starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
+import shlex
 import signal
+import socket
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
 
+import orjson
 import uvicorn
+from pydantic import ValidationError
 
 from app.config import Settings
 
-SERVE_FLAGS = (
-    ("--host", "host", str),
-    ("--port", "port", int),
-    ("--broker-ws-port", "broker_ws_port", int),
-    ("--database-url", "database_url", str),
-    ("--admin-token", "admin_token", str),
-    ("--seed", "seed", str),
-    ("--clock", "clock", str),
-    ("--fix-port", "fix_port", int),
-    ("--log-level", "log_level", str),
+
+class CliError(Exception):
+    """Ends the command with its message as one line on stderr."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return value
+
+
+SERVE_FLAGS: tuple[tuple[str, str, Any, tuple[str, ...] | None], ...] = (
+    ("--host", "host", str, None),
+    ("--port", "port", _port_number, None),
+    ("--broker-ws-port", "broker_ws_port", _port_number, None),
+    ("--database-url", "database_url", str, None),
+    ("--admin-token", "admin_token", str, None),
+    ("--seed", "seed", str, ("demo", "none")),
+    ("--clock", "clock", str, ("real", "frozen")),
+    ("--fix-port", "fix_port", _port_number, None),
+    ("--log-level", "log_level", str, None),
 )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block): `refserver serve: argument ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for _flag, name, _type in SERVE_FLAGS:
+    for _flag, name, _type, _choices in SERVE_FLAGS:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "setting"
+        flag = "--" + name.replace("_", "-")
+        raise CliError(
+            f"invalid {flag} / REFSERVER_{name.upper()} {err.get('input')!r}: {err['msg']}", 2
+        ) from None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket bound as uvicorn would bind it; a taken port is a `CliError`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class _Server(uvicorn.Server):
@@ -83,19 +141,31 @@ def _port(server: uvicorn.Server) -> int:
     return 0
 
 
-async def serve(settings: Settings) -> int:
-    from app.main import create_app
+def servers(app: Any, settings: Settings) -> tuple[_Server, _Server]:
+    """The two uvicorn listeners of one app: HTTP (+ SSE, Order Entry WS) and the broker WS.
 
-    app = create_app(settings)
+    Both take WebSocket frames up to `max_body_bytes`; a larger frame closes with 1009."""
     common: dict[str, Any] = {
         "host": settings.host,
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": 10,
         "ws_ping_interval": None,
+        "ws_max_size": settings.max_body_bytes,
     }
     main = _Server(uvicorn.Config(app, port=settings.port, lifespan="on", **common))
     broker = _Server(uvicorn.Config(BrokerPort(app), port=settings.broker_ws_port, lifespan="off", **common))
+    return main, broker
+
+
+async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket] | None = None) -> int:
+    from app.main import create_app
+
+    if sockets is None:
+        sockets = (_bind(settings.host, settings.port), _bind(settings.host, settings.broker_ws_port))
+
+    app = create_app(settings)
+    main, broker = servers(app, settings)
     app.state.servers = (main, broker)
 
     loop = asyncio.get_running_loop()
@@ -111,12 +181,12 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
 
-    main_task = asyncio.create_task(main.serve())
+    main_task = asyncio.create_task(main.serve(sockets=[sockets[0]]))
     while not main.started:
         if main_task.done():
             return 1
         await asyncio.sleep(0.01)
-    broker_task = asyncio.create_task(broker.serve())
+    broker_task = asyncio.create_task(broker.serve(sockets=[sockets[1]]))
     while not broker.started:
         if broker_task.done():
             main.should_exit = True
@@ -172,28 +242,95 @@ async def _credentials_async(ctx: Any) -> list[str]:
     return _credentials(ctx)
 
 
+TOKEN_FORMATS = ("raw", "header", "curl", "json")
+
+
+def token_headers(minted: str | Mapping[str, str]) -> dict[str, str] | None:
+    """The headers a family's `token()` stands for: a mapping as given, or the `-H 'Name: value'`
+    flags of a string; None for a bare token (the family did not say which header carries it)."""
+    if isinstance(minted, Mapping):
+        return {str(k): str(v) for k, v in minted.items()}
+    words = shlex.split(minted)
+    if "-H" not in words:
+        return None
+    headers: dict[str, str] = {}
+    for flag, value in itertools.pairwise(words):
+        if flag == "-H":
+            name, _, val = value.partition(":")
+            headers[name.strip()] = val.strip()
+    return headers
+
+
+def format_token(minted: str | Mapping[str, str], fmt: str | None) -> str:
+    """`raw` (default): what the family gives; `header`: one `Name: value` a line (for
+    `curl -H @file`); `curl`: `-H "Name: value"` flags (for `eval`); `json`: an object."""
+    headers = token_headers(minted)
+    fmt = fmt or ("raw" if isinstance(minted, str) else "header")
+    if fmt == "json":
+        if headers is None:
+            return orjson.dumps({"token": minted}).decode()
+        return orjson.dumps({"headers": headers}).decode()
+    if fmt == "raw":
+        return minted if isinstance(minted, str) else format_token(minted, "header")
+    if headers is None:
+        raise CliError(f"this family mints a bare token; use --format raw or json (--format {fmt})", 2)
+    if fmt == "header":
+        return "\n".join(f"{k}: {v}" for k, v in headers.items())
+    return " ".join(f"-H {_double_quoted(f'{k}: {v}')}" for k, v in headers.items())
+
+
+def _double_quoted(text: str) -> str:
+    """`text` in shell double quotes (\\, ", $ and ` escaped)."""
+    for ch in ("\\", '"', "$", "`"):
+        text = text.replace(ch, "\\" + ch)
+    return f'"{text}"'
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="refserver", description="refserver: reference server")
+    try:
+        return _main(argv)
+    except CliError as exc:
+        sys.stderr.write(f"refserver: {exc}\n")
+        return exc.status
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _Parser(prog="refserver", description="refserver: reference server")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="start the server")
-    for flag, name, typ in SERVE_FLAGS:
-        p_serve.add_argument(flag, dest=name, type=typ, default=None, help=f"env REFSERVER_{name.upper()}")
+    for flag, name, typ, choices in SERVE_FLAGS:
+        p_serve.add_argument(
+            flag, dest=name, type=typ, choices=choices, default=None, help=f"env REFSERVER_{name.upper()}"
+        )
     p_mig = sub.add_parser("migrate", help="apply the Alembic migrations (upgrade head)")
     p_mig.add_argument("--database-url", dest="database_url", default=None)
     p_seed = sub.add_parser("seed", help="add the demo identities and print their credentials")
     p_seed.add_argument("--database-url", dest="database_url", default=None)
     p_tok = sub.add_parser("token", help="mint a token: refserver token <family> <identity…>")
     p_tok.add_argument("--database-url", dest="database_url", default=None)
-    from app.lifecycle import discover
-
-    p_tok.add_argument("family", choices=discover().names)
+    p_tok.add_argument(
+        "--format",
+        dest="format",
+        choices=TOKEN_FORMATS,
+        default=None,
+        help="raw (the family's own output), header (Name: value lines, for curl -H @file), "
+        'curl (-H "Name: value" flags, for eval), json',
+    )
+    p_tok.add_argument("family", help="a family name (musubi, broker, order-entry…)")
     p_tok.add_argument("args", nargs="*")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        from app.lifecycle import discover
+
+        names = discover().names
+        if args.family not in names:  # checked after parsing: bad flags never import the families
+            p_tok.error(f"argument family: invalid choice: {args.family!r} (choose from {', '.join(names)})")
     logging.basicConfig(level=os.environ.get("REFSERVER_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
 
-    if args.command == "serve":
-        return asyncio.run(serve(_settings(args)))
     settings = _settings(args)
+    if args.command == "serve":
+        sockets = (_bind(settings.host, settings.port), _bind(settings.host, settings.broker_ws_port))
+        return asyncio.run(serve(settings, sockets))
     if args.command == "migrate":
         from app.db import Database
 
@@ -208,10 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "token":
 
-        async def mint(ctx: Any) -> str:
-            return str(await ctx.services[args.family].token(list(args.args)))
+        async def mint(ctx: Any) -> str | Mapping[str, str]:
+            minted: str | Mapping[str, str] = await ctx.services[args.family].token(list(args.args))
+            return minted if isinstance(minted, Mapping) else str(minted)
 
-        print(asyncio.run(_with_context(settings, mint)))
+        print(format_token(asyncio.run(_with_context(settings, mint)), args.format))
         return 0
     return 2
 

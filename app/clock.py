@@ -25,6 +25,12 @@ log = logging.getLogger("refserver.clock")
 
 TimerCallback = Callable[[], Awaitable[Any] | Any]
 
+MAX_ADVANCE_MS = 366 * 86_400_000
+"""The most one `advance` may move the clock (CONTRACT §6): larger is refused by the control API."""
+
+YIELD_EVERY_S = 0.005
+"""While firing timers, `advance` and `fire_due` give the event loop a turn at least this often."""
+
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -91,17 +97,26 @@ class DomainClock:
         self._changed()
 
     async def advance(self, ms: int) -> None:
-        """Move the clock forward by `ms`, firing every timer that falls due, in time order."""
+        """Move the clock forward by `ms`, firing every timer that falls due, in time order.
+
+        Between timers it yields to the event loop at least every `YIELD_EVERY_S` of work, so
+        a long advance never holds up other requests for more than a few milliseconds."""
         if ms < 0:
             raise ValueError("the clock never moves backwards")
+        if ms > MAX_ADVANCE_MS:
+            raise ValueError(f"an advance is at most {MAX_ADVANCE_MS} ms")
         target = self.now_ms() + ms
         async with self._lock():
+            turn = time.perf_counter()
             while self._timers and self._timers[0].due_ms <= target:
                 timer = heapq.heappop(self._timers)
                 if timer.cancelled:
                     continue
                 self._set(max(timer.due_ms, self.now_ms()))
                 await self._fire(timer)
+                if time.perf_counter() - turn >= YIELD_EVERY_S:
+                    await asyncio.sleep(0)
+                    turn = time.perf_counter()
             self._set(target)
         self._changed()
 
@@ -140,11 +155,15 @@ class DomainClock:
         """Fire every timer due at or before now; returns how many fired."""
         fired = 0
         async with self._lock():
+            turn = time.perf_counter()
             while self._timers and self._timers[0].due_ms <= self.now_ms():
                 timer = heapq.heappop(self._timers)
                 if not timer.cancelled:
                     fired += 1
                     await self._fire(timer)
+                    if time.perf_counter() - turn >= YIELD_EVERY_S:
+                        await asyncio.sleep(0)
+                        turn = time.perf_counter()
         return fired
 
     async def _fire(self, timer: Timer) -> None:

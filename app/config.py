@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     fix_port: int = 9878
     log_level: str = "warning"
     access_log: bool = False
+    # the largest request body and WebSocket frame accepted (CONTRACT §6, "Limits, every family")
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
 
     # streams (§1)
     ring_max_events: int = Field(default=10_000, ge=1)

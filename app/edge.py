@@ -1,13 +1,25 @@
-"""The outermost layer of the app: request ids, the journal, and control-API faults.
+"""The outermost layer of the app: request ids, the journal, control-API faults, the body
+limit and the last word on unexpected errors.
 
 It wraps the whole middleware stack (see `RefApp.build_middleware_stack`) so it sees every
 response, including ones rendered for unexpected errors, and can drop a connection outright.
-Pure ASGI: it adds one closure per request and nothing per body chunk.
+Pure ASGI: it adds one closure per request and, only for a body without Content-Length, one
+counter per body chunk.
+
+- Body limit (`REFSERVER_MAX_BODY_BYTES`): a Content-Length over it is answered 413 at once,
+  nothing read (and the connection closed, so the unread body is never taken in); a chunked
+  body is counted as it is received and refused with 413 when it passes the limit.
+- Control requests (`/_admin`) are JSON whatever their Content-Type says.
+- Unexpected errors: Starlette answers 500 through the family's shape, then re-raises so the
+  server can log it; uvicorn would then reset the keep-alive connection. The edge swallows an
+  exception whose answer went out whole (it is logged once, by `app.errors`), answers 500
+  itself when nothing went out, and re-raises only when an answer was cut short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
@@ -16,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.clock import iso_ms, wall_ms
-from app.errors import render
+from app.errors import BodyTooLarge, render, too_large_message
 from app.families import CORE_ERRORS, Registry
 
 if TYPE_CHECKING:
@@ -29,6 +41,11 @@ if TYPE_CHECKING:
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))
 
 
+log = logging.getLogger("refserver.edge")
+
+DEFAULT_MAX_BODY = 1_048_576
+
+
 class DroppedByFault(Exception):
     """Raised where the connection cannot be cut (in-process transports)."""
 
@@ -37,6 +54,8 @@ class Edge:
     def __init__(self, app: ASGIApp, owner: Any) -> None:
         self.app = app
         self.owner = owner  # the FastAPI app: its state holds the context once started
+        settings = getattr(owner.state, "settings", None)
+        self.max_body: int = getattr(settings, "max_body_bytes", DEFAULT_MAX_BODY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         registry: Registry = self.owner.state.registry
@@ -81,21 +100,70 @@ class Edge:
                     self._journal(ctx, family, method, path, resp.status_code, started, state)
                     return
 
+        limit = self.max_body
+        length = _content_length(scope)
+        if length is not None and length > limit:
+            resp = render(shape, 413, None, too_large_message(limit), None, rid, _now(ctx))
+            resp.headers["connection"] = "close"  # the body stays unread: end the exchange
+            if shape.request_id_header:
+                resp.headers["x-request-id"] = rid
+            await resp(scope, receive, send)
+            if ctx is not None:
+                self._journal(ctx, family, method, path, 413, started, state)
+            return
+
+        if path.startswith("/_admin/"):
+            _json_content_type(scope)
+
         tag_request_id = shape.request_id_header
         rid_bytes = rid.encode()
+        complete = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if tag_request_id:
                     headers = list(message.get("headers", []))
                     headers.append((b"x-request-id", rid_bytes))
                     message["headers"] = headers
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                complete = True
             await send(message)
 
+        inner_receive = receive
+        if length is None:
+            received = 0
+
+            async def counting_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise BodyTooLarge(limit)
+                return message
+
+            inner_receive = counting_receive
+
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, inner_receive, send_wrapper)
+        except Exception as exc:
+            if complete:
+                # answered in full (Starlette's 500, or a failure after the answer): keep the
+                # connection; log what no handler logged
+                if state.get("error_answered") is not exc:
+                    log.error("error after the answer on %s %s", method, path, exc_info=exc)
+            elif status == 0:
+                if isinstance(exc, BodyTooLarge):
+                    code, message = 413, too_large_message(limit)
+                else:
+                    log.error("unexpected error on %s %s", method, path, exc_info=exc)
+                    code, message = 500, "internal error"
+                resp = render(shape, code, None, message, None, rid, _now(ctx))
+                await resp(scope, receive, send_wrapper)
+            else:
+                raise  # an answer cut short: only closing the connection tells the client
         finally:
             if ctx is not None:
                 self._journal(ctx, family, method, path, status, started, state)
@@ -133,3 +201,33 @@ async def _drop(send: Send) -> None:
     cycle.disconnected = True  # type: ignore[union-attr]
     transport.abort()
     await asyncio.sleep(0)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The request's Content-Length (None when absent: chunked or no body); the server has
+    already refused a malformed one."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _json_content_type(scope: Scope) -> None:
+    """A control request body is JSON whatever its Content-Type says (CONTRACT §5: `curl -d`
+    sends a form type); saying so in the scope lets every control route, the families' own
+    included, read it as JSON."""
+    headers = scope["headers"]
+    for name, value in headers:
+        if name == b"content-type":
+            if value.startswith(b"application/json"):
+                return
+            scope["headers"] = [(n, v) for n, v in headers if n != b"content-type"]
+            scope["headers"].append((b"content-type", b"application/json"))
+            return
+
+
+def _now(ctx: AppContext | None) -> int | None:
+    return ctx.clock.now_ms() if ctx is not None else None

@@ -26,6 +26,22 @@ from app.families import CORE_ERRORS, ErrorShape, Family, Registry
 log = logging.getLogger("refserver.errors")
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body past `REFSERVER_MAX_BODY_BYTES`: 413 in the family's shape.
+
+    Raised by the edge's counting `receive` while a body without Content-Length is read, so it
+    reaches the handlers below like any HTTP error (FastAPI re-raises HTTP errors met while it
+    reads a body)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, too_large_message(limit))
+        self.limit = limit
+
+
+def too_large_message(limit: int) -> str:
+    return f"request body exceeds {limit} bytes"
+
+
 def render(
     shape: ErrorShape,
     status: int,
@@ -115,6 +131,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # Starlette re-raises after this answer; the edge sees the mark and keeps the connection
+        request.scope.setdefault("state", {})["error_answered"] = exc
         return render(
             shape_for(request), 500, None, "internal error", None, _request_id(request), _now(request)
         )

@@ -12,9 +12,12 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.bounds import int_field
 from app.engine.errors import InvalidInput
 
 _ids = itertools.count(1)
+MAX_TIMES = 1_000_000_000
+MAX_DELAY_MS = 600_000
 
 
 @dataclass
@@ -82,20 +85,15 @@ class FaultRules:
         if family is not None and family not in self.families:
             raise InvalidInput.field("match.family", f"must be one of {', '.join(self.families)}")
         times = body.get("times")
-        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
-            raise InvalidInput.field("times", "must be a positive integer")
+        if times is not None:
+            times = int_field(times, "times", lo=1, hi=MAX_TIMES)
         rule = FaultRule(next(_ids), method.upper() if method else None, path, family, times=times)
         if action.get("drop") is True:
             rule.drop = True
         elif "delay_ms" in action:
-            d = action["delay_ms"]
-            if not isinstance(d, int) or isinstance(d, bool) or d < 0 or d > 600_000:
-                raise InvalidInput.field("action.delay_ms", "must be an integer from 0 to 600000")
-            rule.delay_ms = d
+            rule.delay_ms = int_field(action["delay_ms"], "action.delay_ms", hi=MAX_DELAY_MS)
         elif "status" in action:
-            st = action["status"]
-            if not isinstance(st, int) or isinstance(st, bool) or not 400 <= st <= 599:
-                raise InvalidInput.field("action.status", "must be an HTTP error status 400-599")
+            st = int_field(action["status"], "action.status", lo=400, hi=599)
             code = action.get("code")
             if code is not None and not isinstance(code, str):
                 raise InvalidInput.field("action.code", "must be a string")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
@@ -40,6 +42,23 @@ class RefApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         return Edge(super().build_middleware_stack(), self)
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's description without its default 422: bad input answers 400 in the
+        family's shape (`app/errors.py`), never 422."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            for item in schema.get("paths", {}).values():
+                for op in item.values():
+                    if isinstance(op, dict):
+                        op.get("responses", {}).pop("422", None)
+            text = orjson.dumps({k: v for k, v in schema.items() if k != "components"})
+            components = schema.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                if f'/{unused}"'.encode() not in text and unused in components:
+                    del components[unused]
+            self.openapi_schema = schema
+        return self.openapi_schema
+
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> RefApp:
     settings = settings or Settings()
@@ -59,11 +78,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are core routes with local assets (app/routers/core.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.registry = reg
     errors.install(app)
     app.include_router(core.router)
+    app.mount(core.ASSETS_URL, core.assets(), name="docs-assets")
     app.include_router(asyncapi.router)
     app.include_router(dashboard.router)
     app.include_router(admin.router)

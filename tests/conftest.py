@@ -157,17 +157,16 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[Live]:
-    """A real uvicorn (both listeners) on port 0, in this event loop."""
-    import uvicorn
-
-    from app.cli import BrokerPort, _port, _Server
+async def live_server(settings: Settings, registry: Any = None) -> AsyncIterator[Live]:
+    """A real uvicorn (both listeners, configured as `refserver serve` does) on port 0, in this
+    event loop; `registry` replaces the discovered families."""
+    from app.cli import _port, servers
     from app.main import create_app
 
-    app = create_app(settings)
-    common: dict[str, Any] = {"host": "127.0.0.1", "log_level": "warning", "ws_ping_interval": None}
-    main = _Server(uvicorn.Config(app, port=0, lifespan="on", **common))
-    broker = _Server(uvicorn.Config(BrokerPort(app), port=0, lifespan="off", **common))
+    app = create_app(settings, registry=registry)
+    main, broker = servers(
+        app, settings.model_copy(update={"host": "127.0.0.1", "port": 0, "broker_ws_port": 0})
+    )
     main_task = asyncio.create_task(main.serve())
     async with asyncio.timeout(30):
         while not main.started:

@@ -197,3 +197,86 @@ def test_banner_on_stderr_lists_the_demo_credentials(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["--seed", "foo"], {}, "--seed"),
+        (["--clock", "sometimes"], {}, "--clock"),
+        (["--port", "eighty"], {}, "--port"),
+        (["--broker-ws-port", "70000"], {}, "--broker-ws-port"),
+        ([], {"REFSERVER_SEED": "foo"}, "REFSERVER_SEED"),
+        ([], {"REFSERVER_PORT": "x"}, "REFSERVER_PORT"),
+    ],
+)
+def test_bad_serve_values_end_with_one_line_not_a_traceback(
+    sqlite_url: str, args: list[str], env: dict[str, str], says: str
+) -> None:
+    """A bad flag or REFSERVER_* value: exit 2 and one line on stderr naming it (no pydantic
+    traceback, no usage block)."""
+    done = _cli("serve", "--database-url", sqlite_url, *args, env=env)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_occupied_port_ends_with_one_line(sqlite_url: str) -> None:
+    """A port already taken: exit 1 and one line naming host:port (not 40 lines of asyncio)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flags in (["--port", str(port)], ["--port", "0", "--broker-ws-port", str(port)]):
+            done = _cli("serve", "--database-url", sqlite_url, "--seed", "none", *flags)
+            assert done.returncode == 1
+            lines = done.stderr.strip().splitlines()
+            assert lines == [f"refserver: cannot listen on 127.0.0.1:{port}: Address already in use"], (
+                done.stderr
+            )
+
+
+def test_token_formats_work_inside_command_substitution(sqlite_url: str) -> None:
+    """`refserver token order-entry --format curl` survives `eval "curl $(…)"` as -H/value
+    pairs; `header` is one `Name: value` a line (curl -H @file); `json` is an object; a bare
+    token stays as it was by default and is refused one-line where no header is known."""
+    import json
+
+    url = ["--database-url", sqlite_url]
+    header = _cli("token", "order-entry", "--format", "header", *url)
+    assert header.returncode == 0, header.stderr
+    lines = header.stdout.strip().splitlines()
+    headers = dict(line.split(": ", 1) for line in lines)
+    assert {"SC-Key", "SC-Signature", "SC-Passphrase", "SC-Timestamp"} <= set(headers)
+    curl = _cli("token", "order-entry", "--format", "curl", *url)
+    words = subprocess.run(
+        ["bash", "-c", 'eval "set -- $1"; printf "%s\\n" "$@"', "-", curl.stdout.strip()],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert words[0::2] == ["-H"] * len(headers)
+    assert all(": " in w for w in words[1::2]) and list(dict(w.split(": ", 1) for w in words[1::2])) == list(
+        headers
+    )
+    as_json = json.loads(_cli("token", "order-entry", "--format", "json", *url).stdout)
+    assert set(as_json["headers"]) == set(headers)
+    bare = _cli("token", "musubi", "sender-institution", *url)
+    assert bare.returncode == 0 and bare.stdout.count(".") == 2  # a JWT, as before
+    assert json.loads(_cli("token", "musubi", "sender-institution", "--format", "json", *url).stdout)["token"]
+    refused = _cli("token", "musubi", "sender-institution", "--format", "header", *url)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1

@@ -65,3 +65,54 @@ async def test_real_clock_driver_fires_a_due_timer() -> None:
 def test_iso_has_milliseconds_and_z() -> None:
     """Timestamps are ISO-8601 UTC with milliseconds."""
     assert iso_ms(1_742_029_200_007) == "2025-03-15T09:00:00.007Z"
+
+
+async def test_long_advance_does_not_block_the_event_loop() -> None:
+    """An advance firing many busy timers (~1 ms of CPU each, 400 ms in all) gives the event
+    loop a turn every few ms: a concurrent task runs dozens of times meanwhile, typically
+    within 50 ms (without the yields it runs once, after the whole 400 ms)."""
+    import asyncio
+    import time
+
+    c = DomainClock(frozen=True, start_ms=0)
+
+    def busy() -> None:
+        end = time.perf_counter() + 0.001
+        while time.perf_counter() < end:
+            pass
+
+    for i in range(400):
+        c.call_at(1_000 * (i + 1), busy)
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def watcher() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(watcher())
+    await asyncio.sleep(0)
+    await c.advance(86_400_000)
+    done.set()
+    await task
+    assert c.now_ms() == 86_400_000 and not c.pending()
+    assert len(gaps) >= 20  # ~80 turns expected; a loaded machine may merge a few
+    assert sorted(gaps)[len(gaps) // 2] < 0.05
+
+
+async def test_advance_past_the_cap_is_refused() -> None:
+    """One advance moves at most 366 days: more raises before anything fires or moves."""
+    from app.clock import MAX_ADVANCE_MS
+
+    c = DomainClock(frozen=True, start_ms=0)
+    fired: list[int] = []
+    c.call_at(1, lambda: fired.append(1))
+    with pytest.raises(ValueError):
+        await c.advance(MAX_ADVANCE_MS + 1)
+    assert c.now_ms() == 0 and fired == []
+    await c.advance(MAX_ADVANCE_MS)
+    assert c.now_ms() == MAX_ADVANCE_MS and fired == [1]

@@ -50,6 +50,25 @@ async def test_clock_advance_over_http_fires_timers_in_order(sqlite_url: str) ->
         assert resumed.json()["frozen"] is False
 
 
+async def test_clock_advance_out_of_range_is_a_400_naming_ms(sqlite_url: str) -> None:
+    """`ms` past 366 days (2^64, 10^20…), fractional, boolean or missing → 400 naming `ms`, and
+    the clock does not move (no endless advance hanging the process); 366 days is accepted
+    (the broker's quote simulator off: its fast-forward is the broker's own test)."""
+    async with running_app(make_settings(sqlite_url, broker_tick_interval_ms=0)) as r:
+        t0 = r.ctx.clock.now_ms()
+        for ms in (2**64, 99999999999999999999, 366 * 86_400_000 + 1, 1.5, True, None, "soon"):
+            resp = await r.client.post(
+                "/_admin/clock", json={"action": "advance", "ms": ms}, headers=ADMIN_HEADERS
+            )
+            assert resp.status_code == 400, (ms, resp.text)
+            assert resp.json()["error"]["message"].startswith("ms:"), ms
+        assert r.ctx.clock.now_ms() == t0
+        resp = await r.client.post(
+            "/_admin/clock", json={"action": "advance", "ms": 366 * 86_400_000}, headers=ADMIN_HEADERS
+        )
+        assert resp.status_code == 200 and resp.json()["now_ms"] == t0 + 366 * 86_400_000
+
+
 async def test_fault_rules_match_only_their_requests_in_the_family_shape(sqlite_url: str) -> None:
     """A status fault answers its matches in that family's error shape, and stops after `times`."""
     async with running_app(make_settings(sqlite_url)) as r:
@@ -214,3 +233,105 @@ async def test_clock_position_survives_restart(sqlite_url: str) -> None:
         stood = r.ctx.clock.now_ms()
     async with running_app(make_settings(sqlite_url)) as r:
         assert r.ctx.clock.now_ms() == stood
+
+
+FORM = {**ADMIN_HEADERS, "content-type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
+
+
+async def test_control_bodies_are_json_whatever_the_content_type(sqlite_url: str) -> None:
+    """`curl -d '{...}'` sends a form content type: every control route, the families' own
+    included, still reads the body as JSON (no 'Input should be a valid dictionary')."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        c = r.client
+        ok = [
+            ("/_admin/clock", b'{"action":"freeze"}', 200),
+            ("/_admin/faults", b'{"match":{"path":"/none"},"action":{"status":503}}', 201),
+            ("/_admin/streams/broker/7/skip", b'{"count":1}', 200),
+            ("/_admin/streams/broker/7/events", b'{"count":2}', 201),
+            ("/_admin/order-entry/agents", b"{}", 201),
+            ("/_admin/musubi/network", b'{"available":true}', 200),
+            ("/_admin/broker/users", b'{"password":"secret123"}', 201),
+        ]
+        for path, body, status in ok:
+            resp = await c.post(path, content=body, headers=FORM)
+            assert resp.status_code == status, (path, resp.text)
+        for ctype in ("text/plain", "multipart/form-data; boundary=x"):
+            resp = await c.post(
+                "/_admin/clock", content=b'{"action":"resume"}', headers={**FORM, "content-type": ctype}
+            )
+            assert resp.status_code == 200, (ctype, resp.text)
+
+
+async def test_control_routes_without_a_body_take_none(sqlite_url: str) -> None:
+    """Routes whose body is optional answer an empty request (no Content-Type, no body)."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        c = r.client
+        for path in (
+            "/_admin/reset",
+            "/_admin/streams/broker/7/events",
+            "/_admin/streams/broker/7/disconnect",
+        ):
+            resp = await c.post(path, headers=ADMIN_HEADERS)
+            assert resp.status_code in (200, 201), (path, resp.text)
+        resp = await c.post("/_admin/clock", headers=ADMIN_HEADERS)  # this one needs a body
+        assert resp.status_code == 400 and resp.json()["error"]["message"].startswith("body:")
+
+
+async def test_control_integers_past_their_range_are_400_naming_the_field(sqlite_url: str) -> None:
+    """2^64, 2^63 and other out-of-range integers in control queries and bodies → 400 naming
+    the field (never a 500 from the database or the encoder, never a 422)."""
+    big = 2**64
+    async with running_app(make_settings(sqlite_url)) as r:
+        c = r.client
+        cases = [
+            ("GET", f"/_admin/journal?limit={big}", None, "limit"),
+            ("GET", "/_admin/journal?limit=0", None, "limit"),
+            ("GET", "/_admin/journal?limit=ten", None, "limit"),
+            ("GET", f"/_admin/streams/broker/7/events?from_seq={big}", None, "from_seq"),
+            ("GET", f"/_admin/streams/broker/7/events?from_seq={2**63}", None, "from_seq"),
+            ("GET", f"/_admin/streams/broker/7/events?limit={big}", None, "limit"),
+            ("POST", "/_admin/streams/broker/7/skip", {"count": big}, "count"),
+            ("POST", "/_admin/streams/broker/7/events", {"count": big}, "count"),
+            ("POST", "/_admin/faults", {"action": {"status": 503}, "times": 2**63}, "times"),
+            ("POST", "/_admin/faults", {"action": {"delay_ms": big}}, "action.delay_ms"),
+            ("POST", "/_admin/faults", {"action": {"status": big}}, "action.status"),
+        ]
+        for method, path, body, field in cases:
+            resp = await c.request(method, path, json=body, headers=ADMIN_HEADERS)
+            assert resp.status_code == 400, (path, body, resp.text)
+            assert resp.json()["error"]["message"].startswith(f"{field}:"), (path, resp.text)
+        assert (
+            await c.get("/_admin/streams/broker/7/events?from_seq=5&limit=3", headers=ADMIN_HEADERS)
+        ).status_code == 200
+
+
+def _nested(levels: int) -> bytes:
+    return b'{"body":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+
+async def test_deeply_nested_control_body_is_400_not_500(sqlite_url: str) -> None:
+    """JSON nested deeper than 64 levels → 400 naming `body` (255 levels used to reach orjson's
+    recursion limit while the event was encoded: a 500); 64 levels are accepted."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        for levels in (65, 255, 10_000):
+            resp = await r.client.post(
+                "/_admin/streams/broker/7/events", content=_nested(levels), headers=ADMIN_HEADERS
+            )
+            assert resp.status_code == 400, (levels, resp.text)
+            assert resp.json()["error"]["message"].startswith("body:")
+        resp = await r.client.post(
+            "/_admin/streams/broker/7/events", content=_nested(64), headers=ADMIN_HEADERS
+        )
+        assert resp.status_code == 201, resp.text
+
+
+async def test_openapi_declares_no_422(sqlite_url: str) -> None:
+    """The server answers bad input with 400 in the family's shape, so no operation declares
+    FastAPI's default 422 (and its unused schemas are gone)."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        doc = (await r.client.get("/openapi.json")).json()
+        statuses = {
+            s for item in doc["paths"].values() for op in item.values() for s in op.get("responses", {})
+        }
+        assert "422" not in statuses
+        assert "HTTPValidationError" not in doc.get("components", {}).get("schemas", {})

@@ -2,21 +2,31 @@
 
 Everything here needs `Authorization: Bearer <admin token>`. Families add their own control
 routes (participants, users, agents, prices…) through `Family.admin_router`.
+
+Bodies are read with `read_json` (JSON whatever the Content-Type says, as `curl -d` sends a
+form type; an empty body is `{}` where the route needs nothing), integers through the shared
+bounds: every bad input is a 400 naming the field, never a 422.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
+from starlette.requests import Request
 from starlette.responses import Response
 
+from app.clock import MAX_ADVANCE_MS
 from app.context import AppContext
 from app.deps import AdminAuth, Ctx
+from app.engine.bounds import INT64_MAX, int_field
 from app.engine.errors import InvalidInput, NotFound
+from app.engine.streams import NewEvent
 from app.lifecycle import reset_state
 from app.routers.kit import answer as _json
+from app.routers.kit import read_json
+
+MAX_PAGE = 10_000
+MAX_SKIP = 1_000_000_000
 
 router = APIRouter(prefix="/_admin", tags=["control"], dependencies=[AdminAuth])
 
@@ -28,8 +38,9 @@ def _family(ctx: AppContext, family: str) -> str:
 
 
 @router.post("/reset", summary='Wipe all state and re-seed ({"seed":"demo"|"none"})')
-async def reset(ctx: Ctx, body: dict[str, Any] | None = Body(None)) -> Response:
-    seed = (body or {}).get("seed", ctx.settings.seed)
+async def reset(ctx: Ctx, request: Request) -> Response:
+    body = await read_json(request, required=False)
+    seed = body.get("seed", ctx.settings.seed)
     if seed not in ("demo", "none"):
         raise InvalidInput.field("seed", "must be 'demo' or 'none'")
     await reset_state(ctx, seed)
@@ -42,17 +53,15 @@ async def clock_get(ctx: Ctx) -> Response:
 
 
 @router.post("/clock", summary="freeze | resume | advance {ms}: due timers fire in time order")
-async def clock_post(ctx: Ctx, body: dict[str, Any] = Body(...)) -> Response:
+async def clock_post(ctx: Ctx, request: Request) -> Response:
+    body = await read_json(request)
     action = body.get("action")
     if action == "freeze":
         ctx.clock.freeze()
     elif action == "resume":
         ctx.clock.resume()
     elif action == "advance":
-        ms = body.get("ms")
-        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
-            raise InvalidInput.field("ms", "must be a non-negative integer")
-        await ctx.clock.advance(ms)
+        await ctx.clock.advance(int_field(body.get("ms"), "ms", hi=MAX_ADVANCE_MS))
     else:
         raise InvalidInput.field("action", "must be freeze, resume or advance")
     return _json(ctx.clock.snapshot())
@@ -64,8 +73,8 @@ async def faults_list(ctx: Ctx) -> Response:
 
 
 @router.post("/faults", summary="Add a fault rule {match:{method,path,family}, action, times}")
-async def faults_add(ctx: Ctx, body: Any = Body(...)) -> Response:
-    rule = ctx.faults.add(body)
+async def faults_add(ctx: Ctx, request: Request) -> Response:
+    rule = ctx.faults.add(await read_json(request))
     return _json(rule.to_json(), 201)
 
 
@@ -76,8 +85,13 @@ async def faults_clear(ctx: Ctx) -> Response:
 
 
 @router.get("/journal", summary="Recent requests: time, family, method, path, status, latency, caller")
-async def journal(ctx: Ctx, limit: int = Query(100, ge=1, le=10_000), family: str | None = None) -> Response:
-    return _json({"entries": ctx.journal.recent(limit, family)})
+async def journal(
+    ctx: Ctx,
+    limit: str | None = Query(None, description=f"1..{MAX_PAGE} (default 100)"),
+    family: str | None = None,
+) -> Response:
+    n = int_field(limit if limit is not None else 100, "limit", lo=1, hi=MAX_PAGE)
+    return _json({"entries": ctx.journal.recent(n, family)})
 
 
 @router.post("/streams/{family}/{stream}/disconnect", summary="Close every live subscriber of a stream")
@@ -87,10 +101,9 @@ async def stream_disconnect(ctx: Ctx, family: str, stream: str) -> Response:
 
 
 @router.post("/streams/{family}/{stream}/skip", summary="Withhold the next N events from live delivery")
-async def stream_skip(ctx: Ctx, family: str, stream: str, body: dict[str, Any] = Body(...)) -> Response:
-    count = body.get("count")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise InvalidInput.field("count", "must be a positive integer")
+async def stream_skip(ctx: Ctx, family: str, stream: str, request: Request) -> Response:
+    body = await read_json(request)
+    count = int_field(body.get("count"), "count", lo=1, hi=MAX_SKIP)
     pending = await ctx.streams.skip(_family(ctx, family), stream, count)
     return _json({"family": family, "stream": stream, "skip_pending": pending})
 
@@ -122,10 +135,12 @@ async def stream_events(
     ctx: Ctx,
     family: str,
     stream: str,
-    from_seq: int = Query(1, ge=1),
-    limit: int = Query(1000, ge=1, le=10_000),
+    from_seq: str | None = Query(None, description="the first seq to read, 1.. (default 1)"),
+    limit: str | None = Query(None, description=f"1..{MAX_PAGE} (default 1000)"),
 ) -> Response:
-    res = await ctx.streams.read(_family(ctx, family), stream, from_seq, limit)
+    first = int_field(from_seq if from_seq is not None else 1, "from_seq", lo=1, hi=INT64_MAX)
+    n = int_field(limit if limit is not None else 1000, "limit", lo=1, hi=MAX_PAGE)
+    res = await ctx.streams.read(_family(ctx, family), stream, first, n)
     parts = [
         b'{"seq":%d,"ts_ms":%d,"kind":%s,"data":%s}' % (e.seq, e.ts_ms, orjson.dumps(e.kind), e.data)
         for e in res.events
@@ -138,16 +153,13 @@ async def stream_events(
     "/streams/{family}/{stream}/events",
     summary="Append raw events to a stream (demos and tests of the stream mechanism; the body is sent as given)",
 )
-async def stream_append(ctx: Ctx, family: str, stream: str, body: dict[str, Any] = Body(...)) -> Response:
-    from app.engine.streams import NewEvent
-
+async def stream_append(ctx: Ctx, family: str, stream: str, request: Request) -> Response:
+    body = await read_json(request, required=False)
     kind = body.get("kind", "note")
     payload = body.get("body", {})
-    count = body.get("count", 1)
     if not isinstance(kind, str) or not kind:
         raise InvalidInput.field("kind", "must be a non-empty string")
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10_000:
-        raise InvalidInput.field("count", "must be an integer from 1 to 10000")
+    count = int_field(body.get("count", 1), "count", lo=1, hi=MAX_PAGE)
     fam = _family(ctx, family)
     raw = orjson.dumps(payload)  # raw bytes: stored as given, never through a family encoder
     events = await ctx.streams.append_many([NewEvent(fam, stream, kind, raw) for _ in range(count)])

@@ -13,6 +13,7 @@ import orjson
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from app.engine.bounds import check_depth
 from app.engine.errors import InvalidInput
 
 JSON = "application/json"
@@ -29,8 +30,9 @@ async def read_json(
 ) -> Any:
     """The request body parsed as JSON whatever its Content-Type says.
 
-    An empty body is `{}` when not `required`; `obj` demands a JSON object. Errors name the
-    field `body` in the family's shape (the caller's `code`, else its default for 400).
+    An empty body is `{}` when not `required`; `obj` demands a JSON object; nesting deeper
+    than `bounds.MAX_DEPTH` is refused. Errors name the field `body` in the family's shape (the
+    caller's `code`, else its default for 400).
     """
     raw = await request.body()
     if not raw.strip():
@@ -43,6 +45,8 @@ async def read_json(
         raise InvalidInput.field("body", "must be valid JSON", code=code) from None
     if obj and not isinstance(body, dict):
         raise InvalidInput.field("body", "must be a JSON object", code=code)
+    if isinstance(body, (dict, list)):
+        check_depth(body, code=code)
     return body
 
 
