@@ -3,6 +3,9 @@ has exactly the models' columns, with their types, nullability and primary keys.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -138,3 +141,39 @@ def test_every_migration_step_is_reversible(sqlite_url: str) -> None:
         assert _tables(db) == set(SQLModel.metadata.tables)
     finally:
         db.dispose()
+
+
+def test_database_at_head_starts_without_loading_alembic(sqlite_url: str, tmp_path: Path) -> None:
+    """Start-up on an existing database at head skips Alembic entirely (its scripts and
+    environment cost ~1 s of every start); a new database and one a step behind still migrate."""
+    code = (
+        "import sys; from app.db import Database; db = Database(sys.argv[1]); db.migrate(); "
+        "print('alembic' in sys.modules, db.at_head()); db.dispose()"
+    )
+    root = Path(__file__).resolve().parent.parent
+
+    def run(url: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code, url], capture_output=True, text=True, cwd=root, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run(sqlite_url) == "False True"  # at head: nothing loaded
+    assert run(f"sqlite:///{tmp_path}/new.db") == "True True"  # new: migrated
+    db = Database(sqlite_url)
+    try:
+        db.downgrade("-1")
+        assert not db.at_head()
+    finally:
+        db.dispose()
+    assert run(sqlite_url) == "True True"  # a step behind: upgraded
+
+
+def test_script_heads_match_alembic() -> None:
+    """The cheap reading of the scripts' heads agrees with Alembic's own."""
+    from alembic.script import ScriptDirectory
+
+    from app.db import alembic_config, script_heads
+
+    assert script_heads() == set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
