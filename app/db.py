@@ -8,6 +8,7 @@ of reader connections in worker threads so the event loop never blocks on SQL.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -65,10 +66,28 @@ class Database:
 
     # --- schema ------------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
-        """Alembic upgrade: the migrations are the schema."""
+        """Alembic upgrade: the migrations are the schema.
+
+        A database already at head is left alone without loading Alembic (its scripts and
+        environment cost most of a start on an existing database)."""
+        if revision == "head" and self.at_head():
+            return
         from alembic import command
 
         command.upgrade(alembic_config(self.url), revision)
+
+    def at_head(self) -> bool:
+        """Does `alembic_version` hold exactly the script heads? False when unsure."""
+        heads = script_heads()
+        if not heads:
+            return False
+        try:
+            with self.write_engine.connect() as conn:
+                stored = {str(r[0]) for r in conn.execute(sa.text("SELECT version_num FROM alembic_version"))}
+                conn.rollback()
+        except sa.exc.DBAPIError:
+            return False  # no alembic_version yet: a new database
+        return stored == heads
 
     def downgrade(self, revision: str = "base") -> None:
         from alembic import command
@@ -114,6 +133,26 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_REVISION = re.compile(r"""^revision\s*(?::[^=]*)?=\s*["']([^"']+)["']""", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=(.*)$", re.M)
+
+
+def script_heads() -> set[str]:
+    """The head revisions of `alembic/versions`, read from each script's `revision` and
+    `down_revision` lines without importing anything; empty when a script does not parse
+    (then `migrate` asks Alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (ROOT / "alembic" / "versions").glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(text), _DOWN_REVISION.search(text)
+        if rev is None or down is None:
+            return set()
+        revisions.add(rev.group(1))
+        parents.update(re.findall(r"""["']([^"']+)["']""", down.group(1)))
+    return revisions - parents
 
 
 def alembic_config(url: str) -> Any:

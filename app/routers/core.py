@@ -35,13 +35,13 @@ def assets() -> StaticFiles:
 
 @router.get("/docs", include_in_schema=False)
 async def swagger_ui(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
+    root, assets_url = _urls(request)
     return get_swagger_ui_html(
         openapi_url=f"{root}/openapi.json",
         title=f"{request.app.title} - Swagger UI",
-        swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+        swagger_js_url=f"{assets_url}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets_url}/swagger-ui.css",
+        swagger_favicon_url=f"{assets_url}/favicon.png",
         # no validator badge: Swagger UI would fetch it from validator.swagger.io
         swagger_ui_parameters={"validatorUrl": None},
     )
@@ -49,11 +49,17 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get("/redoc", include_in_schema=False)
 async def redoc(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
+    root, assets_url = _urls(request)
     return get_redoc_html(
         openapi_url=f"{root}/openapi.json",
         title=f"{request.app.title} - ReDoc",
-        redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+        redoc_js_url=f"{assets_url}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets_url}/favicon.png",
         with_google_fonts=False,
     )
+
+
+def _urls(request: Request) -> tuple[str, str]:
+    """(the app's root path, where the assets are) as the browser sees them."""
+    root = str(request.scope.get("root_path", ""))
+    return root, root + ASSETS_URL
