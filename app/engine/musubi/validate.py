@@ -32,9 +32,6 @@ class Errors:
     def add(self, field: str, reason: str) -> None:
         self.details.append({"field": field, "reason": reason})
 
-    def __bool__(self) -> bool:
-        return bool(self.details)
-
     def raise_if_any(self) -> None:
         if self.details:
             message = "; ".join(f"{d['field']}: {d['reason']}" for d in self.details)
