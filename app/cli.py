@@ -24,7 +24,7 @@ SERVE_FLAGS = (
     ("--admin-token", "admin_token", str),
     ("--seed", "seed", str),
     ("--clock", "clock", str),
-    ("--fix-port", "fix_port", int),
+    ("--fix-port", "fix_port", str),
     ("--log-level", "log_level", str),
 )
 
@@ -85,6 +85,7 @@ def _port(server: uvicorn.Server) -> int:
 
 async def serve(settings: Settings) -> int:
     from app.main import create_app
+    from app.routers.order_entry.fix_listener import start_fix
 
     app = create_app(settings)
     common: dict[str, Any] = {
@@ -97,6 +98,7 @@ async def serve(settings: Settings) -> int:
     main = _Server(uvicorn.Config(app, port=settings.port, lifespan="on", **common))
     broker = _Server(uvicorn.Config(BrokerPort(app), port=settings.broker_ws_port, lifespan="off", **common))
     app.state.servers = (main, broker)
+    app.state.fix = None
 
     loop = asyncio.get_running_loop()
 
@@ -107,6 +109,8 @@ async def serve(settings: Settings) -> int:
             ctx.streams.hub.clear("shutdown")
         main.should_exit = True
         broker.should_exit = True
+        if app.state.fix is not None:
+            app.state.fix.close_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
@@ -124,10 +128,25 @@ async def serve(settings: Settings) -> int:
             return 1
         await asyncio.sleep(0.01)
     app.state.ports = {"http": _port(main), "broker_ws": _port(broker)}
-    sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}\n")
+    fix_part = ""
+    try:
+        app.state.fix = await start_fix(app.state.ctx, settings.host)
+    except OSError as exc:
+        sys.stderr.write(
+            f"refserver: cannot listen for FIX on port {settings.fix_port}: {exc.strerror or exc}\n"
+        )
+        main.should_exit = broker.should_exit = True
+        await asyncio.gather(main_task, broker_task, return_exceptions=True)
+        return 1
+    if app.state.fix is not None:
+        app.state.ports["fix"] = app.state.fix.port
+        fix_part = f" fix={app.state.fix.port}"
+    sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}{fix_part}\n")
     sys.stdout.flush()
     _banner(app, settings, _credentials(app.state.ctx))
     await asyncio.gather(main_task, broker_task, return_exceptions=True)
+    if app.state.fix is not None:
+        await app.state.fix.stop()
     return 0
 
 
@@ -140,6 +159,9 @@ def _banner(app: Any, settings: Settings, credentials: list[str]) -> None:
         f" refserver is up — dashboard http://{settings.host}:{ports['http']}/#admin={settings.admin_token}",
         f" OpenAPI http://{settings.host}:{ports['http']}/docs   AsyncAPI /asyncapi.json",
         f" broker WebSocket ws://{settings.host}:{ports['broker_ws']}/   control API /_admin",
+        f" FIX 4.4 drop-copy tcp://{settings.host}:{ports['fix']} (TargetCompID {settings.fix_comp_id})"
+        if "fix" in ports
+        else " FIX 4.4 drop-copy: off",
         f" admin token: {settings.admin_token}",
         f" database: {settings.database_url}   clock: {settings.clock}   seed: {settings.seed}",
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
 from app.context import AppContext
@@ -152,3 +152,15 @@ async def stream_append(ctx: Ctx, family: str, stream: str, body: dict[str, Any]
     raw = orjson.dumps(payload)  # raw bytes: stored as given, never through a family encoder
     events = await ctx.streams.append_many([NewEvent(fam, stream, kind, raw) for _ in range(count)])
     return _json({"family": family, "stream": stream, "seqs": [e.seq for e in events]}, 201)
+
+
+@router.get(
+    "/fix/sessions",
+    summary="The FIX drop-copy sessions: {senderCompId, apiKeyId, account, connected, nextOutSeq, nextInSeq, lastAccountSeq}",
+)
+async def fix_sessions(ctx: Ctx, request: Request) -> Response:
+    from app.routers.order_entry.fix_listener import make_engine
+
+    listener = getattr(request.app.state, "fix", None)
+    engine = listener.engine if listener is not None else make_engine(ctx)
+    return _json({"sessions": await engine.sessions()})
