@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import simplefix
 
@@ -154,18 +155,24 @@ def parse(frame: bytes) -> Message:
     return Message(fields, frame)
 
 
+_SECOND: list[Any] = [None, b""]  # the last second formatted: (epoch s, b"YYYYMMDD-HH:MM:SS")
+
+
 def utc_timestamp(ms: int) -> bytes:
     """UTCTimestamp with milliseconds: YYYYMMDD-HH:MM:SS.sss."""
-    t = time.gmtime(ms // 1000)
-    return b"%04d%02d%02d-%02d:%02d:%02d.%03d" % (
-        t.tm_year,
-        t.tm_mon,
-        t.tm_mday,
-        t.tm_hour,
-        t.tm_min,
-        t.tm_sec,
-        ms % 1000,
-    )
+    sec = ms // 1000
+    if _SECOND[0] != sec:
+        t = time.gmtime(sec)
+        _SECOND[0] = sec
+        _SECOND[1] = b"%04d%02d%02d-%02d:%02d:%02d" % (
+            t.tm_year,
+            t.tm_mon,
+            t.tm_mday,
+            t.tm_hour,
+            t.tm_min,
+            t.tm_sec,
+        )
+    return b"%s.%03d" % (_SECOND[1], ms % 1000)
 
 
 def parse_utc_timestamp(value: str) -> int | None:

@@ -95,11 +95,11 @@ class Renderer:
             return out, private
 
     async def render(self, ev: Event, t: Tracker) -> bytes:
-        _account, data = event_fields(ev.data)
+        account, data = event_fields(ev.data)
         need = t.avg.missing(data)
         if need:
             await self.engine.backfill(self.account, data["orderId"], t, need)
-        body = render(self.account, ev.seq, ev.data, t.avg, self.engine.venue.symbol)
+        body = render(account or self.account, ev.seq, data, t.avg, self.engine.venue.symbol)
         t.next = ev.seq + 1
         return body
 

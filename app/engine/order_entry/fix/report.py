@@ -15,7 +15,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from app.engine.order_entry.fix.codec import encode_fields, utc_timestamp
+from app.engine.order_entry.fix.codec import utc_timestamp
 
 EXEC_TYPE = {
     "NEW": b"0",
@@ -94,53 +94,61 @@ class AvgPx:
         return avg
 
 
-def render(account: str, seq: int, raw: bytes, avg: AvgPx, symbol: Symbol) -> bytes:
-    """The ExecutionReport body (tags after the header) of the event `seq` whose frame is `raw`."""
-    ev_account, d = event_fields(raw)
-    account = ev_account or account
+def render(account: str, seq: int, d: dict[str, Any], avg: AvgPx, symbol: Symbol) -> bytes:
+    """The ExecutionReport body (tags after the header) of event `seq` with §4.4 data `d`."""
     status = d.get("status")
-    fields: list[tuple[int, bytes | str | int]] = [
-        (1, account),
-        (37, d.get("orderId") or "NONE"),
-        (11, d.get("clientOrderId") or "NONE"),
-        (17, f"{account}-{seq}"),
+    oid = d.get("orderId")
+    coid = d.get("clientOrderId")
+    parts = [
+        b"1=%s\x0137=%s\x0111=%s\x0117=%s-%d\x01"
+        % (
+            account.encode(),
+            str(oid).encode() if oid else b"NONE",
+            str(coid).encode() if coid else b"NONE",
+            account.encode(),
+            seq,
+        )
     ]
-    if status in EXEC_TYPE:
-        fields.append((150, EXEC_TYPE[status]))
+    exec_type = EXEC_TYPE.get(status) if isinstance(status, str) else None
+    if exec_type is not None:
         if status == "REPLACED":
-            fields.append((39, b"1" if (d.get("cumQty") or 0) > 0 else b"0"))
+            ord_status = b"1" if (d.get("cumQty") or 0) > 0 else b"0"
         else:
-            fields.append((39, ORD_STATUS[status]))
+            ord_status = ORD_STATUS[status]  # type: ignore[index]
+        parts.append(b"150=%s\x0139=%s\x01" % (exec_type, ord_status))
     sym = symbol(d.get("market"))
     if sym is not None:
-        fields.append((55, sym))
+        parts.append(b"55=%s\x01" % sym.encode())
     side = SIDE.get(d.get("side"))  # type: ignore[arg-type]
     if side is not None:
-        fields.append((54, side))
-    for tag, key in ((38, "qty"), (44, "price"), (32, "filledQty")):
+        parts.append(b"54=%s\x01" % side)
+    for tag, key in _QTY_TAGS:
         v = d.get(key)
         if _int(v):
-            fields.append((tag, v))
-    fill_px = d.get("fillPrice")
-    if _int(fill_px):
-        fields.append((31, fill_px))
-    for tag, key in ((151, "leavesQty"), (14, "cumQty")):
-        v = d.get(key)
-        if _int(v):
-            fields.append((tag, v))
-    fields.append((6, avg.observe(d)))
+            parts.append(b"%s=%d\x01" % (tag, v))
+    parts.append(b"6=%s\x01" % avg.observe(d))
     ts = d.get("engineTsMs")
     if _int(ts):
-        fields.append((60, utc_timestamp(ts)))
+        parts.append(b"60=%s\x01" % utc_timestamp(ts))
     fill_id = d.get("fillId")
     if fill_id is not None:
-        fields.append((880, str(fill_id)))
+        parts.append(b"880=%s\x01" % str(fill_id).encode())
     if status == "REJECTED":
-        fields.append((103, b"99"))
+        parts.append(b"103=99\x01")
         if d.get("rejectCode"):
-            fields.append((58, str(d["rejectCode"])))
-    fields.append((9001, seq))
+            parts.append(b"58=%s\x01" % str(d["rejectCode"]).encode())
+    parts.append(b"9001=%d\x01" % seq)
     shard = d.get("shard")
     if _int(shard):
-        fields.append((9002, shard))
-    return encode_fields(fields)
+        parts.append(b"9002=%d\x01" % shard)
+    return b"".join(parts)
+
+
+_QTY_TAGS = (
+    (b"38", "qty"),
+    (b"44", "price"),
+    (b"32", "filledQty"),
+    (b"31", "fillPrice"),
+    (b"151", "leavesQty"),
+    (b"14", "cumQty"),
+)
