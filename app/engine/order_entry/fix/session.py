@@ -232,6 +232,9 @@ class FixSession:
             await self.close(f"stream ended: {ended.reason}")
         except (ConnectionError, OSError) as exc:
             await self.close(f"connection lost: {exc!r}")
+        except Exception:
+            log.exception("FIX report pump failed; dropping the connection")
+            await self.close("internal error")
 
     async def _reports(self, events: list[Event]) -> None:
         """MsgSeqNums for `events` and any events withheld before them (skip: assigned, not
@@ -446,3 +449,6 @@ class FixSession:
                         await self._admin("0", [])
         except (ConnectionError, OSError) as exc:
             await self.close(f"connection lost: {exc!r}")
+        except Exception:
+            log.exception("FIX session timers failed; dropping the connection")
+            await self.close("internal error")
