@@ -40,6 +40,9 @@ def _now() -> str:
     return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}"
 
 
+PROGRESS = asyncio.Event()  # set whenever a counter reads
+
+
 class Counter:
     """Reads a connection and counts a byte pattern; `done_at` when `want` were seen."""
 
@@ -65,6 +68,7 @@ class Counter:
                 break
             data = tail + chunk
             self.count += data.count(self.pattern)
+            PROGRESS.set()
             tail = data[-keep:]
         self.done_at = time.perf_counter()
         self.done.set()
@@ -125,9 +129,17 @@ async def ws_open(
     return reader, writer
 
 
-async def _produce(port: int, signer: Signer, batches: int) -> None:
+async def _produce(
+    port: int, signer: Signer, batches: int, counters: list[Counter], window: int = 2000
+) -> None:
+    """Batches of 50 ioc orders (100 events each), never more than `window` events ahead of the
+    slowest connection: the pace is what every connection keeps up with (a WebSocket that
+    falls 4,096 events behind is closed as a slow consumer)."""
     conn = await Conn.open(port)
-    for _ in range(batches):
+    for i in range(batches):
+        while counters and (i * 100) - min(c.count for c in counters) > window:
+            PROGRESS.clear()
+            await PROGRESS.wait()
         status, body = await conn.call(signer.place_request(50))
         assert status == 200, body
     conn.close()
@@ -149,7 +161,7 @@ async def fan_out(
     for c in counters:
         c.start(events)
     t0 = time.perf_counter()
-    await _produce(port, signer, events // 100)
+    await _produce(port, signer, events // 100, counters)
     async with asyncio.timeout(180):
         await asyncio.gather(*(c.done.wait() for c in counters))
     assert all(c.count >= events for c in counters), [c.count for c in counters]
@@ -232,43 +244,22 @@ async def run(quick: bool) -> list[dict[str, Any]]:
 
 
 class _LineServer(Server):
-    """`Server` that also keeps the FIX port of the listening line."""
+    """`Server` with the FIX listener on a port picked here (free when picked)."""
 
     fix_port = 0
 
     def start(self) -> None:
-        import subprocess
-        import sys
+        import socket
 
-        from bench.bench_order_entry import ADMIN, ROOT, _pin
-
-        env = dict(
-            os.environ, REFSERVER_OE_LIQUIDITY="on", REFSERVER_LOG_LEVEL="error", REFSERVER_FIX_PORT="0"
-        )
-        cmd = [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            "0",
-            "--broker-ws-port",
-            "0",
-            "--database-url",
-            f"sqlite:///{self.db_path}",
-            "--admin-token",
-            ADMIN,
-            "--seed",
-            "none",
-            "--log-level",
-            "error",
-        ]
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=_pin(0)
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        if "fix=" not in line:
-            raise RuntimeError(f"server did not start with FIX: {line!r}")
-        self.port = int(line.split("http=")[1].split()[0])
-        self.fix_port = int(line.split("fix=")[1].split()[0])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.fix_port = int(probe.getsockname()[1])
+        before = os.environ.get("REFSERVER_FIX_PORT")
+        os.environ["REFSERVER_FIX_PORT"] = str(self.fix_port)
+        try:
+            super().start()
+        finally:
+            if before is None:
+                del os.environ["REFSERVER_FIX_PORT"]
+            else:
+                os.environ["REFSERVER_FIX_PORT"] = before

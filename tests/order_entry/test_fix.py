@@ -43,6 +43,17 @@ async def logged_on(port: int, a: OE, sender: str = "CLIENT1", **kw: Any) -> tup
     return c, reply
 
 
+async def reconnect(port: int, a: OE, before: FixClient) -> tuple[FixClient, Msg]:
+    """The same session on a new connection: the client's MsgSeqNums go on from `before`."""
+    c = FixClient(before.sender)
+    c.next_out = before.next_out
+    await c.connect(port)
+    c.logon(a.creds)
+    reply = await c.recv()
+    assert reply.type == "A", reply.pairs
+    return c, reply
+
+
 async def sessions(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     r = await client.get("/_admin/fix/sessions", headers=ADMIN_HEADERS)
     assert r.status_code == 200, r.text
@@ -280,11 +291,7 @@ async def test_reconnect_continues_the_session_without_loss(db_url: str) -> None
         await wait_for(lambda: sessions_connected(client, False))
         await a.place(BTC, "Bid", 11, 1)
         await a.place(BTC, "Bid", 12, 1)
-        c2 = FixClient()
-        c2.next_out = c.next_out
-        await c2.connect(port)
-        c2.logon(a.creds)
-        reply = await c2.recv()
+        c2, reply = await reconnect(port, a, c)
         assert reply.type == "A" and reply.seq == bye.seq + 1
         got = await c2.reports(2)
         assert [m[9001] for m in got] == ["2", "3"] and r1[9001] == "1"
@@ -313,11 +320,7 @@ async def test_server_restart_mid_session_continues_where_it_stood(db_url: str) 
         a = OE(client, a.creds)
         a.payload_nonce = 10
         await a.place(BTC, "Bid", 11, 1)
-        c2 = FixClient()
-        c2.next_out = c.next_out
-        await c2.connect(port)
-        c2.logon(a.creds)
-        reply = await c2.recv()
+        c2, reply = await reconnect(port, a, c)
         assert reply.type == "A" and reply.seq == r1.seq + 1
         (r2,) = await c2.reports(1)
         assert r2[9001] == "2" and r2.seq == reply.seq + 1
@@ -407,11 +410,7 @@ async def test_resend_after_restart_is_rebuilt_from_sql(db_url: str) -> None:
         before = await c.reports(n)
     await c.closed()
     async with fix_server(db_url) as (_live, client, port):
-        c2 = FixClient()
-        c2.next_out = c.next_out
-        await c2.connect(port)
-        c2.logon(a.creds)
-        assert (await c2.recv()).type == "A"
+        c2, _ = await reconnect(port, a, c)
         c2.send("2", [(7, before[2].seq), (16, before[-1].seq)])
         again = await c2.reports(n - 2)
         assert [report_tags(m) for m in again] == [report_tags(m) for m in before[2:]]
