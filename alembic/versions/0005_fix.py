@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("next_out_seq", sa.BigInteger, nullable=False),
         sa.Column("next_in_seq", sa.BigInteger, nullable=False),
         sa.Column("last_account_seq", sa.BigInteger, nullable=False),
+        sa.Column("last_event_hash", sa.String(32), nullable=True),
         sa.Column("updated_ms", sa.BigInteger, nullable=False),
     )
     op.create_table(

@@ -17,6 +17,8 @@ class FixSession(SQLModel, table=True):
     next_out_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     next_in_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_account_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # a digest of the event at last_account_seq: tells a wiped and refilled stream from the one copied
+    last_event_hash: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from app.routers.order_entry.fix_listener import FixListener
 from tests.conftest import ADMIN_HEADERS, Live, live_server, make_settings, wait_for
-from tests.order_entry.helpers import OE, RICH, new_agent
+from tests.order_entry.helpers import OE, RICH, Creds, new_agent
 from tests.order_entry.test_fix_client import FixClient, Msg, sending_time
 
 pytestmark = pytest.mark.anyio
@@ -534,3 +534,40 @@ async def test_two_sessions_of_one_account_copy_the_same_reports(sqlite_url: str
         assert len(await sessions(client)) == 2
         await c1.close()
         await c2.close()
+
+
+async def test_a_control_api_reset_starts_the_session_over(db_url: str) -> None:
+    """After a reset wiped the streams (and refilled the account's past the session's position),
+    the next Logon starts the session over: Logon reply 34=1 with 141=Y, copy from the next event."""
+    async with fix_server(db_url) as (_live, client, port):
+        assert (
+            await client.post("/_admin/reset", json={"seed": "demo"}, headers=ADMIN_HEADERS)
+        ).status_code == 200
+        r = await client.get("/_admin/order-entry/agents", headers=ADMIN_HEADERS)
+        demo = next(x for x in r.json()["agents"] if "drop_copy" in x["scopes"] and x["demo"])
+        creds = Creds(demo["apiKeyId"], "", "", demo["account"], demo["scopes"])
+        creds.api_secret, creds.api_passphrase = DEMO[demo["apiKeyId"]]
+        a = OE(client, creds)
+        c, _ = await logged_on(port, a)
+        await a.place(BTC, "Bid", 10, 1)
+        await c.reports(1)
+        await c.close()
+        await wait_for(lambda: sessions_connected(client, False))
+        assert (
+            await client.post("/_admin/reset", json={"seed": "demo"}, headers=ADMIN_HEADERS)
+        ).status_code == 200
+        a = OE(client, creds)
+        for p in (11, 12):
+            await a.place(BTC, "Bid", p, 1)
+        c2, reply = await reconnect(port, a, c)
+        assert reply.seq == 1 and reply[141] == "Y"
+        await a.place(BTC, "Bid", 13, 1)
+        (r,) = await c2.reports(1)
+        assert (r.seq, r[9001]) == (2, "3")
+        await c2.close()
+
+
+DEMO = {
+    "spk_demo_trader_a": ("sps_demo_secret_trader_a", "spp_demo_pass_a"),
+    "spk_demo_trader_b": ("sps_demo_secret_trader_b", "spp_demo_pass_b"),
+}

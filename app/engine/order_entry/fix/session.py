@@ -142,12 +142,8 @@ class FixSession:
         engine, account = self.engine, lg.key.account
         stored = await engine.rt.db.read(lambda c: store.load(c, lg.sender, lg.key.key_id))
         head = await engine.head(account)
-        fresh = (
-            stored is None
-            or lg.reset
-            or stored.account != account
-            or stored.last_account_seq > head  # the streams were wiped (control-API reset)
-        )
+        lost = stored is not None and not await self._still_in_stream(stored, head)
+        fresh = stored is None or lg.reset or stored.account != account or lost
         too_low = too_high = False
         if fresh:
             start = head if lg.from_seq is None else lg.from_seq - 1
@@ -171,7 +167,7 @@ class FixSession:
                 await self.close(TOO_LOW)
                 return
             reply: list[tuple[int, bytes | str | int]] = [(98, 0), (108, self.hb)]
-            if lg.reset:
+            if lg.reset or lost:
                 reply.append((141, "Y"))
             await self._admin("A", reply)
             if too_high:
@@ -183,6 +179,17 @@ class FixSession:
             loop.create_task(self._pump(), name=f"fix-pump-{lg.sender}"),
             loop.create_task(self._timers(), name=f"fix-timers-{lg.sender}"),
         ]
+
+    async def _still_in_stream(self, stored: SessionRow, head: int) -> bool:
+        """Whether the stream still holds what the session copied (a control-API reset wipes
+        the streams: the session then starts over, its Logon reply saying 141=Y)."""
+        if stored.last_account_seq > head:
+            return False
+        if stored.last_hash is None or stored.last_account_seq < 1:
+            return True
+        rr = await self.engine.rt.streams.read(FAMILY, stored.account, stored.last_account_seq, 1)
+        ev = next((e for e in rr.events if e.seq == stored.last_account_seq), None)
+        return ev is not None and store.digest(ev.data) == stored.last_hash
 
     def _revoked(self, reason: str) -> None:
         if not self.closed:
@@ -253,6 +260,7 @@ class FixSession:
         count = st.last_account_seq - first_acct + 1
         if count <= 0:
             return
+        st.last_hash = store.digest(sent[-1][1].data)
 
         def run(conn: Connection, emit: Emit) -> store.Run:
             run_ = store.add_reports(conn, st, first_out, first_acct, count)

@@ -6,6 +6,7 @@ readers run through `db.read`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,16 +14,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 _GET = text(
-    "SELECT account, next_out_seq, next_in_seq, last_account_seq FROM fix_sessions "
+    "SELECT account, next_out_seq, next_in_seq, last_account_seq, last_event_hash FROM fix_sessions "
     "WHERE sender_comp_id = :s AND api_key_id = :k"
 )
 _INSERT = text(
     "INSERT INTO fix_sessions (sender_comp_id, api_key_id, account, next_out_seq, next_in_seq, "
-    "last_account_seq, updated_ms) VALUES (:s, :k, :a, :o, :i, :l, :t)"
+    "last_account_seq, last_event_hash, updated_ms) VALUES (:s, :k, :a, :o, :i, :l, :h, :t)"
 )
 _UPDATE = text(
     "UPDATE fix_sessions SET account = :a, next_out_seq = :o, next_in_seq = :i, last_account_seq = :l, "
-    "updated_ms = :t WHERE sender_comp_id = :s AND api_key_id = :k"
+    "last_event_hash = :h, updated_ms = :t WHERE sender_comp_id = :s AND api_key_id = :k"
 )
 _DROP_RUNS = text("DELETE FROM fix_report_runs WHERE sender_comp_id = :s AND api_key_id = :k")
 _ADD_RUN = text(
@@ -66,7 +67,13 @@ class SessionRow:
     next_out: int
     next_in: int
     last_account_seq: int
+    last_hash: str | None = None  # digest of the event at last_account_seq (None: none copied yet)
     last_run: Run | None = None
+
+
+def digest(data: bytes) -> str:
+    """The digest kept for the last event a session copied."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def load(conn: Connection, sender: str, key_id: str) -> SessionRow | None:
@@ -75,7 +82,8 @@ def load(conn: Connection, sender: str, key_id: str) -> SessionRow | None:
         return None
     last = conn.execute(_LAST_RUN, {"s": sender, "k": key_id}).first()
     run = Run(int(last[0]), int(last[1]), int(last[2])) if last else None
-    return SessionRow(sender, key_id, str(row[0]), int(row[1]), int(row[2]), int(row[3]), run)
+    h = None if row[4] is None else str(row[4])
+    return SessionRow(sender, key_id, str(row[0]), int(row[1]), int(row[2]), int(row[3]), h, run)
 
 
 def _params(row: SessionRow, now_ms: int) -> dict[str, Any]:
@@ -86,6 +94,7 @@ def _params(row: SessionRow, now_ms: int) -> dict[str, Any]:
         "o": row.next_out,
         "i": row.next_in,
         "l": row.last_account_seq,
+        "h": row.last_hash,
         "t": now_ms,
     }
 
