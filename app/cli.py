@@ -16,7 +16,15 @@ import uvicorn
 
 from app.config import Settings
 
-SERVE_FLAGS = (
+
+def _fix_port(value: str) -> str:
+    v = value.strip().lower()
+    if v != "off" and not (v.isdigit() and int(v) <= 65535):
+        raise argparse.ArgumentTypeError(f"{value!r}: a port number, 0 (a free port) or off")
+    return v
+
+
+SERVE_FLAGS: tuple[tuple[str, str, Any], ...] = (
     ("--host", "host", str),
     ("--port", "port", int),
     ("--broker-ws-port", "broker_ws_port", int),
@@ -24,7 +32,7 @@ SERVE_FLAGS = (
     ("--admin-token", "admin_token", str),
     ("--seed", "seed", str),
     ("--clock", "clock", str),
-    ("--fix-port", "fix_port", str),
+    ("--fix-port", "fix_port", _fix_port),
     ("--log-level", "log_level", str),
 )
 

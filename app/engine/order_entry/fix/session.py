@@ -173,6 +173,10 @@ class FixSession:
             if too_high:
                 await self._ask_resend()
         self._unrevoke = engine.venue.on_revoke(lg.key.key_id, self._revoked)
+        key = engine.venue.key(lg.key.key_id)
+        if key is None or key.revoked:  # revoked while this Logon was being answered
+            self._revoked("KEY_REVOKED")
+            return
         self.sub = await engine.rt.streams.subscribe(FAMILY, account, from_seq=st.last_account_seq + 1)
         loop = asyncio.get_running_loop()
         self.tasks = [
