@@ -44,9 +44,6 @@ class Message:
     def raw_value(self, tag: int) -> bytes | None:
         return self._first.get(tag)
 
-    def has(self, tag: int) -> bool:
-        return tag in self._first
-
     @property
     def msg_type(self) -> str | None:
         return self.get(35)
@@ -199,22 +196,6 @@ def frame(header_and_body: bytes) -> bytes:
     head = b"8=FIX.4.4\x019=%d\x01" % len(header_and_body)
     msg = head + header_and_body
     return msg + b"10=" + checksum(msg) + SOH
-
-
-def encode_fields(fields: Iterable[tuple[int, bytes | str | int]]) -> bytes:
-    """(tag, value) pairs → `tag=value\\x01…` (no framing)."""
-    out = bytearray()
-    for tag, value in fields:
-        if isinstance(value, bytes):
-            v = value
-        elif isinstance(value, int):
-            v = b"%d" % value
-        else:
-            v = value.encode("latin-1")
-        out += b"%d=" % tag
-        out += v
-        out += SOH
-    return bytes(out)
 
 
 def encode_admin(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.engine.order_entry.fix import store
@@ -112,7 +111,6 @@ class FixEngine:
         self.keep_bodies = keep_bodies
         self.live: dict[tuple[str, str], LiveSession] = {}
         self.renderers: dict[str, Renderer] = {}
-        self.on_report: list[Callable[[str, int], None]] = []  # (account, seq) after a report is sent
 
     def renderer(self, account: str) -> Renderer:
         r = self.renderers.get(account)

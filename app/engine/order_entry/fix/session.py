@@ -60,7 +60,6 @@ class FixSession:
         self.resend_asked = False
         self.closed = False
         self._unrevoke: Callable[[], None] | None = None
-        self.sent_reports = 0
 
     # --- the transport's side ------------------------------------------------------------------
     async def handle(self, msg: Message) -> None:
@@ -279,10 +278,6 @@ class FixSession:
         for (seq, _ev), body in zip(sent, bodies, strict=True):
             out += codec.frame(codec.header(b"8", seq, self.comp, self.target, sending) + body)
         self._send(bytes(out))
-        self.sent_reports += len(sent)
-        for cb in self.engine.on_report:
-            for _s, ev in sent:
-                cb(self.account, ev.seq)
         await self.transport.drain()
 
     # --- the client's messages -----------------------------------------------------------------
