@@ -571,3 +571,27 @@ DEMO = {
     "spk_demo_trader_a": ("sps_demo_secret_trader_a", "spp_demo_pass_a"),
     "spk_demo_trader_b": ("sps_demo_secret_trader_b", "spp_demo_pass_b"),
 }
+
+
+async def test_a_session_that_falls_behind_catches_up_without_loss(sqlite_url: str) -> None:
+    """With a subscriber queue of 16, bursts of 100 events overflow the session's live queue:
+    it catches up from the ring instead of losing events (no gap in MsgSeqNums or account seqs)."""
+    async with fix_server(sqlite_url, subscriber_queue_max=16) as (_live, client, port):
+        a = await drop_copy_agent(client)
+        c, _ = await logged_on(port, a)
+        for _ in range(3):
+            r = await a.batch(
+                [
+                    a.action(
+                        "SpotPlaceOrder",
+                        {"market": BTC, "side": "Bid", "price": 5, "qty": 1, "timeInForce": "ioc"},
+                    )
+                    for _ in range(50)
+                ]
+            )
+            assert r.status_code == 200, r.text
+        n = await head(a)
+        got = await c.reports(n)
+        assert [int(m[9001]) for m in got] == list(range(1, n + 1))
+        assert [m.seq for m in got] == list(range(2, n + 2))
+        await c.close()
