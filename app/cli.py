@@ -25,6 +25,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.families import ListenerError
 
 
 class CliError(Exception):
@@ -33,6 +34,13 @@ class CliError(Exception):
     def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _fix_port(value: str) -> str:
+    v = value.strip().lower()
+    if v != "off" and not (v.isdigit() and int(v) <= 65535):
+        raise argparse.ArgumentTypeError(f"{value!r}: a port number, 0 (a free port) or off")
+    return v
 
 
 def _port_number(text: str) -> int:
@@ -53,7 +61,7 @@ SERVE_FLAGS: tuple[tuple[str, str, Any, tuple[str, ...] | None], ...] = (
     ("--admin-token", "admin_token", str, None),
     ("--seed", "seed", str, ("demo", "none")),
     ("--clock", "clock", str, ("real", "frozen")),
-    ("--fix-port", "fix_port", _port_number, None),
+    ("--fix-port", "fix_port", _fix_port, None),
     ("--log-level", "log_level", str, None),
 )
 
@@ -167,6 +175,7 @@ async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket]
     app = create_app(settings)
     main, broker = servers(app, settings)
     app.state.servers = (main, broker)
+    app.state.listeners = {}
 
     loop = asyncio.get_running_loop()
 
@@ -177,6 +186,8 @@ async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket]
             ctx.streams.hub.clear("shutdown")
         main.should_exit = True
         broker.should_exit = True
+        for lst in app.state.listeners.values():
+            lst.close_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
@@ -194,10 +205,27 @@ async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket]
             return 1
         await asyncio.sleep(0.01)
     app.state.ports = {"http": _port(main), "broker_ws": _port(broker)}
-    sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}\n")
+    extra = ""
+    for fam in app.state.registry:
+        if fam.listener is None:
+            continue
+        try:
+            lst = await fam.listener(app.state.ctx, settings.host)
+        except (OSError, ListenerError) as exc:
+            sys.stderr.write(f"refserver: {exc}\n")
+            main.should_exit = broker.should_exit = True
+            await asyncio.gather(main_task, broker_task, return_exceptions=True)
+            return 1
+        if lst is not None:
+            app.state.listeners[lst.name] = lst
+            app.state.ports[lst.name] = lst.port
+            extra += f" {lst.name}={lst.port}"
+    sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}{extra}\n")
     sys.stdout.flush()
     _banner(app, settings, _credentials(app.state.ctx))
     await asyncio.gather(main_task, broker_task, return_exceptions=True)
+    for lst in app.state.listeners.values():
+        await lst.stop()
     return 0
 
 
@@ -210,6 +238,10 @@ def _banner(app: Any, settings: Settings, credentials: list[str]) -> None:
         f" refserver is up — dashboard http://{settings.host}:{ports['http']}/#admin={settings.admin_token}",
         f" OpenAPI http://{settings.host}:{ports['http']}/docs   AsyncAPI /asyncapi.json",
         f" broker WebSocket ws://{settings.host}:{ports['broker_ws']}/   control API /_admin",
+        *(
+            f" {lst.banner()}" if hasattr(lst, "banner") else f" {name} tcp://{settings.host}:{lst.port}"
+            for name, lst in getattr(app.state, "listeners", {}).items()
+        ),
         f" admin token: {settings.admin_token}",
         f" database: {settings.database_url}   clock: {settings.clock}   seed: {settings.seed}",
     ]

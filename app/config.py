@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     admin_token: str = ""
     seed: Literal["demo", "none"] = "demo"
     clock: Literal["real", "frozen"] = "real"
-    fix_port: int = 9878
+    fix_port: int | Literal["off"] = 9878  # FIX drop-copy listener (§4.6): 0 = a free port
+    fix_comp_id: str = "REFSERVER"
     log_level: str = "warning"
     access_log: bool = False
     # the largest request body and WebSocket frame accepted (CONTRACT §6, "Limits, every family")
@@ -60,6 +61,16 @@ class Settings(BaseSettings):
     oe_ws_ping_interval_ms: int = 30_000
     oe_ws_pong_timeout_ms: int = 10_000
     oe_liquidity: OnOff | None = None
+
+    @field_validator("fix_port", mode="before")
+    @classmethod
+    def _fix_port(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            if v != "off" and not v.isdigit():
+                raise ValueError("fix_port must be a port number, 0 (a free port) or off")
+            return v if v == "off" else int(v)
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -225,6 +225,18 @@ async function startOrderEntry(cfg) {
   connect();
 }
 
+// ---------------------------------------------------------------- FIX drop-copy sessions
+async function startFixPane() {
+  const refresh = async () => {
+    const out = await admin("/_admin/fix/sessions");
+    const body = $("#fix-sessions tbody"); body.innerHTML = "";
+    for (const s of out.sessions || []) body.append(el("tr", {}, el("td", {}, s.senderCompId), el("td", {}, s.account.slice(0, 10) + "…"),
+      el("td", { class: s.connected ? "up" : "muted" }, s.connected ? "yes" : "no"), el("td", {}, String(s.nextOutSeq)),
+      el("td", {}, String(s.nextInSeq)), el("td", {}, String(s.lastAccountSeq))));
+  };
+  setInterval(() => refresh().catch(() => {}), 1000); await refresh();
+}
+
 // ---------------------------------------------------------------- start
 async function main() {
   if (!ADMIN) { $("#admin-form").classList.remove("hidden"); status("paste the admin token printed at start"); }
@@ -235,7 +247,7 @@ async function main() {
   wireControls(cfg);
   refreshClock(); setInterval(refreshClock, 1000);
   const run = (name, fn, c) => fn(c).catch((e) => { console.warn(name, e); status(name + ": " + e.message); });
-  await Promise.all([run("musubi", startMusubi, cfg.musubi), run("broker", startBroker, cfg.broker), run("order-entry", startOrderEntry, cfg.order_entry)]);
+  await Promise.all([run("musubi", startMusubi, cfg.musubi), run("broker", startBroker, cfg.broker), run("order-entry", startOrderEntry, cfg.order_entry), run("fix", startFixPane)]);
   document.body.dataset.ready = "1";
 }
 main();
