@@ -75,4 +75,3 @@ class Settings(BaseSettings):
         if self.musubi_auto_quote is not None:
             return self.musubi_auto_quote == "on"
         return self.seed == "demo"
-
