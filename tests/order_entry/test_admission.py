@@ -4,35 +4,17 @@ stream, per-action refusals, matching through the batch, balances, idempotency."
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from tests.conftest import make_settings, running_app
-from tests.order_entry.helpers import OE, RICH, new_agent
+from tests.order_entry.helpers import RICH, events_of, new_agent, place, settle
 
 pytestmark = pytest.mark.anyio
 
 BTC = 1  # BTC-USDC, shard 0
 SOL = 3  # SOL-USDC, minQty 10, shard 1
 HALTED = 5
-
-
-async def settle(r: Any) -> None:
-    await r.ctx.services["order-entry"].drain()
-
-
-async def events_of(a: OE) -> list[dict[str, Any]]:
-    return [e["data"] for e in await a.all_events()]
-
-
-def place(
-    a: OE, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None
-) -> dict[str, Any]:
-    f: dict[str, Any] = {"market": market, "side": side, "price": price, "qty": qty, "timeInForce": tif}
-    if coid is not None:
-        f["clientOrderId"] = coid
-    return a.action("SpotPlaceOrder", f)
 
 
 async def test_not_a_batch_is_400(sqlite_url: str) -> None:

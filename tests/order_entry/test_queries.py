@@ -8,30 +8,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_settings, running_app
-from tests.order_entry.helpers import OE, RICH, new_agent
+from tests.order_entry.helpers import RICH, new_agent, settle
 
 pytestmark = pytest.mark.anyio
 
 BTC = 1  # BTC-USDC, shard 0
-SOL = 3  # SOL-USDC, minQty 10, shard 1
-HALTED = 5
-
-
-async def settle(r: Any) -> None:
-    await r.ctx.services["order-entry"].drain()
-
-
-async def events_of(a: OE) -> list[dict[str, Any]]:
-    return [e["data"] for e in await a.all_events()]
-
-
-def place(
-    a: OE, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None
-) -> dict[str, Any]:
-    f: dict[str, Any] = {"market": market, "side": side, "price": price, "qty": qty, "timeInForce": tif}
-    if coid is not None:
-        f["clientOrderId"] = coid
-    return a.action("SpotPlaceOrder", f)
 
 
 def apply(events: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
