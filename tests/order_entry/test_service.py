@@ -4,9 +4,13 @@ from the tables after a restart, a control reset, a crash before matching, a fai
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from typing import Any
+
 import pytest
 
-from tests.conftest import make_settings, running_app
+from tests.conftest import ADMIN_HEADERS, make_settings, running_app, wait_for
 from tests.order_entry.helpers import RICH, new_agent
 
 pytestmark = pytest.mark.anyio
@@ -148,3 +152,52 @@ async def test_raw_control_appends_share_the_stream(sqlite_url: str) -> None:
         page = await a.executions(5)
         assert [e["seq"] for e in page["events"]] == [5] and page["events"][0]["prevSeq"] == 4
         assert (await a.open_orders())["seq"] == 5
+
+
+async def test_a_unit_staged_on_a_failed_one_never_commits(sqlite_url: str) -> None:
+    """Regression: while a unit was in flight, a second one staged on top of it (a funding of the
+    same account, whose balance row carries the first unit's reservation) was committed even
+    though the first failed, leaving money reserved by an order that never existed. Units are
+    committed one at a time: the second is void, both callers get 503, the database still holds
+    the state before both."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, fund={"USDC": 1_000})
+        svc = r.ctx.services["order-entry"]
+        await svc.drain()
+        before = await a.bootstrap()
+        entered, go = threading.Event(), threading.Event()
+
+        def hook(conn: Any) -> None:  # the writer thread, inside the unit's transaction
+            row = conn.exec_driver_sql(
+                "SELECT reserved FROM oe_balances WHERE account = ? AND asset = 'USDC'", (a.account,)
+            ).first()
+            if row is not None and row[0] == 100 and not entered.is_set():
+                entered.set()
+                go.wait(10)
+                raise RuntimeError("disk on fire")
+
+        r.ctx.streams.sequencer.before_commit = hook
+        place = asyncio.create_task(
+            a.batch([a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 10, "qty": 10})])
+        )
+        await wait_for(entered.is_set)
+        fund = asyncio.create_task(
+            r.client.post(
+                f"/_admin/order-entry/accounts/{a.account}/fund",
+                json={"balances": {"USDC": 5}},
+                headers=ADMIN_HEADERS,
+            )
+        )
+        await wait_for(lambda: svc.venue.ledger.free(a.account, "USDC") == 905)  # staged on top
+        go.set()
+        assert (await place).status_code == 503
+        assert (await fund).status_code == 503
+        await svc.uow.settled()
+        r.ctx.streams.sequencer.before_commit = None
+        assert await a.bootstrap() == before
+        resp = await r.client.post(
+            f"/_admin/order-entry/accounts/{a.account}/fund",
+            json={"balances": {"USDC": 5}},
+            headers=ADMIN_HEADERS,
+        )
+        assert resp.json()["balances"]["USDC"] == {"free": 1_005, "reserved": 0}
