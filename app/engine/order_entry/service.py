@@ -165,6 +165,9 @@ class OrderEntryService:
         start the workers again. Whatever was staged and not committed is gone, as it must be."""
         for w in list(self.workers.values()):
             await w.cancel()
+        committer = self._committer
+        if committer is not None:  # a unit still in flight lands (or fails) before the tables are read
+            await asyncio.wait([committer])
         self._fail_ticket()
         await self._load()
         if self.lp.enabled:
