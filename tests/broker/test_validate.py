@@ -26,7 +26,12 @@ HUGE = 2**64
         ("DELETE", "/price_alert/logs", {"id": BIG}, "id"),
         ("DELETE", "/price_alert", {"id": HUGE}, "id"),
         ("POST", "/price_alert", {"id": BIG, "symbol": "EURUSD", "side": 0, "condition": 2}, "id"),
-        ("PUT", "/price_alert", {"symbol": "EURUSD", "side": 0, "condition": 2, "expires_at": BIG}, "expires_at"),
+        (
+            "PUT",
+            "/price_alert",
+            {"symbol": "EURUSD", "side": 0, "condition": 2, "expires_at": BIG},
+            "expires_at",
+        ),
         ("PUT", "/price_alert", {"symbol": "EURUSD", "side": BIG, "condition": 2}, "side"),
         ("DELETE", "/trade/close", {"order": BIG}, "order"),
         ("DELETE", "/trade/close", {"order": 100001, "volume": BIG}, "volume"),
@@ -40,7 +45,12 @@ HUGE = 2**64
             {"cmd": 2, "volume": 100, "symbol": "EURUSD", "open_price": 1.0, "expiration": BIG},
             "expiration",
         ),
-        ("POST", "/trade/open", {"cmd": 2, "volume": 100, "symbol": "EURUSD", "open_price": 1e300}, "open_price"),
+        (
+            "POST",
+            "/trade/open",
+            {"cmd": 2, "volume": 100, "symbol": "EURUSD", "open_price": 1e300},
+            "open_price",
+        ),
         ("GET", "/trades?offset=18446744073709551616", None, "offset"),
         ("GET", "/trades?limit=18446744073709551616", None, "limit"),
         ("GET", "/trades?tradeType=18446744073709551616", None, "tradeType"),
@@ -81,7 +91,9 @@ async def test_admin_user_with_a_login_past_its_range_answers_400(
         assert resp.status_code == 400, resp.text
         assert field in resp.text
         assert svc.core.uow.failures == 0
-        ok = await r.client.post("/_admin/broker/users", json={"password": "secret-pw"}, headers=ADMIN_HEADERS)
+        ok = await r.client.post(
+            "/_admin/broker/users", json={"password": "secret-pw"}, headers=ADMIN_HEADERS
+        )
         assert ok.status_code == 201
 
 

@@ -262,6 +262,7 @@ class Trading:
             )
 
     async def _expire(self, login: int, order: int) -> None:
+        await self.core.before_timer()
         acc = self.core.book.accounts.get(login)
         t = None if acc is None else acc.pending.get(order)
         if acc is None or t is None:
