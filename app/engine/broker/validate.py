@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from app.engine import bounds
 from app.engine.broker import conditions
-from app.engine.broker.model import BUY_LIMIT, BUY_STOP, SELL_LIMIT, SELL_STOP, Alert, Quote
+from app.engine.broker.model import BUY_LIMIT, BUY_STOP, MONEY_MAX, SELL_LIMIT, SELL_STOP, Alert, Quote, dec
 from app.engine.broker.symbols import BY_NAME, Symbol
 from app.engine.errors import InvalidInput
 
@@ -102,6 +103,32 @@ def number(
     if non_negative and f < 0:
         raise bad(name, "must not be negative")
     return f
+
+
+def amount(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: Decimal | None = None,
+    non_negative: bool = False,
+) -> Decimal | None:
+    """Money: an exact decimal (the JSON number as written), within ±10^12 (CONTRACT §6)."""
+    if not _present(body, name):
+        if required:
+            raise bad(name, "is required")
+        return default
+    v = body[name]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise bad(name, "must be a number")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise bad(name, "must be a finite number")
+    d = dec(v)
+    if abs(d) > MONEY_MAX:
+        raise bad(name, "must be between -10^12 and 10^12")
+    if non_negative and d < 0:
+        raise bad(name, "must not be negative")
+    return d
 
 
 def string(
