@@ -29,6 +29,18 @@ def _present(body: Mapping[str, Any], name: str) -> bool:
     return name in body and body[name] is not None
 
 
+_ABSENT = object()
+
+
+def _get(body: Mapping[str, Any], name: str, required: bool) -> Any:
+    """The field's value, `_ABSENT` when absent or null (400 if `required`)."""
+    if _present(body, name):
+        return body[name]
+    if required:
+        raise bad(name, "is required")
+    return _ABSENT
+
+
 def integer(
     body: Mapping[str, Any],
     name: str,
@@ -40,11 +52,9 @@ def integer(
     allow_str: bool = False,
 ) -> int | None:
     """An integer in [lo, hi] (never beyond 64 bits, CONTRACT §6); floats with no fraction pass."""
-    if not _present(body, name):
-        if required:
-            raise bad(name, "is required")
+    v = _get(body, name, required)
+    if v is _ABSENT:
         return default
-    v = body[name]
     if isinstance(v, str) and allow_str:
         try:
             v = int(v.strip())
@@ -81,11 +91,9 @@ def number(
     max_abs: float = MAX_ABS,
 ) -> float | None:
     """A finite number (prices, thresholds) no larger than `max_abs` in magnitude."""
-    if not _present(body, name):
-        if required:
-            raise bad(name, "is required")
+    v = _get(body, name, required)
+    if v is _ABSENT:
         return default
-    v = body[name]
     if isinstance(v, str) and allow_str:
         try:
             v = float(v.strip())
@@ -114,11 +122,9 @@ def amount(
     non_negative: bool = False,
 ) -> Decimal | None:
     """Money: an exact decimal (the JSON number as written), within ±10^12 (CONTRACT §6)."""
-    if not _present(body, name):
-        if required:
-            raise bad(name, "is required")
+    v = _get(body, name, required)
+    if v is _ABSENT:
         return default
-    v = body[name]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise bad(name, "must be a number")
     if isinstance(v, float) and not math.isfinite(v):
@@ -140,11 +146,9 @@ def string(
     min_len: int = 0,
     max_len: int = 1000,
 ) -> str | None:
-    if not _present(body, name):
-        if required:
-            raise bad(name, "is required")
+    v = _get(body, name, required)
+    if v is _ABSENT:
         return default
-    v = body[name]
     if not isinstance(v, str):
         raise bad(name, "must be a string")
     if len(v) < min_len:
