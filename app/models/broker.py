@@ -1,4 +1,4 @@
-"""Tables of the broker family (schema in its Alembic migrations `0003_broker`, `0005_broker_money`).
+"""Tables of the broker family (schema in its Alembic migrations `0003_broker`, `0007_broker_money`).
 
 The service keeps accounts, open and pending trades, active alerts and watch lists in memory
 and writes every change through the streams sequencer with SQLAlchemy Core; these classes

@@ -30,6 +30,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 
 import orjson
 
@@ -112,7 +113,7 @@ class Pricing:
         self._rngs: dict[str, random.Random] = {}
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
-        self._hooked = False
+        self._unhook: Callable[[], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -136,6 +137,9 @@ class Pricing:
         self._ticker = asyncio.get_running_loop().create_task(self._tick_in_real_time(), name="broker-quotes")
 
     async def stop(self) -> None:
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -144,17 +148,8 @@ class Pricing:
 
     def _hook_advance(self) -> None:
         """Replay the simulated steps once a clock advance has fired its timers (see the module doc)."""
-        if self._hooked:
-            return
-        self._hooked = True
-        clock = self.core.clock
-        advance = clock.advance
-
-        async def advance_then_catch_up(ms: int) -> None:
-            await advance(ms)
-            await self.catch_up()
-
-        setattr(clock, "advance", advance_then_catch_up)  # noqa: B010 (an instance attribute)
+        if self._unhook is None:
+            self._unhook = self.core.clock.after_advance(self.catch_up)
 
     async def _tick_in_real_time(self) -> None:
         while True:

@@ -28,7 +28,7 @@ from app.engine.broker.model import (
 from app.engine.broker.symbols import BY_NAME
 
 FAMILY = "broker"
-# money columns: NUMERIC(20, 2) (see the migration 0005_broker_money); Decimal in, Decimal out
+# money columns: NUMERIC(20, 2) (see the migration 0007_broker_money); Decimal in, Decimal out
 MONEY = Numeric(20, 2, asdecimal=True)
 
 

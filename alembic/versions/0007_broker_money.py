@@ -1,7 +1,7 @@
 """broker money as exact decimals: balances, credit, profit, commission, storage, margin
 
-Revision ID: 0005_broker_money
-Revises: 0004_order_entry
+Revision ID: 0007_broker_money
+Revises: 0006_fix
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision = "0005_broker_money"
-down_revision = "0004_order_entry"
+revision = "0007_broker_money"
+down_revision = "0006_fix"
 branch_labels = None
 depends_on = None
 
