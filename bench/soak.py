@@ -268,7 +268,7 @@ async def oe_worker(port: int, creds: dict[str, Any], pace: float, until: float,
 
 
 # --- the run ---------------------------------------------------------------------------------------
-async def soak(minutes: float, idle_minutes: float, rate: float) -> None:
+async def soak(minutes: float, idle_minutes: float, rate: float, trace: bool = True) -> None:
     tmp = tempfile.mkdtemp(prefix="soak-")
     settings = {
         "database_url": f"sqlite:///{tmp}/soak.db",
@@ -303,7 +303,8 @@ async def soak(minutes: float, idle_minutes: float, rate: float) -> None:
         agents = await oe_setup(port, 4)
         rss_start = rss_mib(pid)
         print(f"RSS at start: {rss_start:.1f} MiB", flush=True)
-        await Http(port).call("POST", "/bench/trace/start")
+        if trace:
+            await Http(port).call("POST", "/bench/trace/start")
         counts = Counts()
         until = time.monotonic() + minutes * 60
         # ~`rate` requests/s in all: 12 workers, each paced
@@ -335,9 +336,10 @@ async def soak(minutes: float, idle_minutes: float, rate: float) -> None:
         sampler.cancel()
         rss_idle = rss_mib(pid)
         print(f"RSS after {idle_minutes} min idle: {rss_idle:.1f} MiB", flush=True)
-        st, top = await Http(port).call("GET", "/bench/trace/top")
-        print("top allocations left by the load (tracemalloc, by line):")
-        print(top.decode())
+        if trace:
+            st, top = await Http(port).call("GET", "/bench/trace/top")
+            print("top allocations left by the load (tracemalloc, by line):")
+            print(top.decode())
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
@@ -350,8 +352,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=5.0, help="minutes of mixed load (default 5)")
     ap.add_argument("--idle-minutes", type=float, default=2.0, help="minutes idle after the load (default 2)")
     ap.add_argument("--rate", type=float, default=60.0, help="target requests/s across all families")
+    ap.add_argument("--no-trace", action="store_true", help="no tracemalloc (RSS without its overhead)")
     args = ap.parse_args()
-    asyncio.run(soak(args.minutes, args.idle_minutes, args.rate))
+    asyncio.run(soak(args.minutes, args.idle_minutes, args.rate, trace=not args.no_trace))
 
 
 if __name__ == "__main__":
