@@ -26,6 +26,7 @@ SERVE_FLAGS = (
     ("--clock", "clock", str),
     ("--fix-port", "fix_port", int),
     ("--log-level", "log_level", str),
+    ("--chaos", "chaos", str),
 )
 
 

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     ring_retention_ms: int = Field(default=300_000, ge=0)
     subscriber_queue_max: int = Field(default=4_096, ge=1)
     journal_size: int = Field(default=1_000, ge=1)
+    # integrator tools (§7): keep request/answer bodies in the journal, up to this many bytes
+    # each (0: off; secrets masked), and start with the chaos of this JSON file
+    journal_bodies: int = Field(default=0, ge=0, le=1_048_576)
+    chaos: str = ""
 
     # Musubi (§2)
     musubi_token_ttl_s: int = 3600
