@@ -173,6 +173,23 @@ async def _credentials_async(ctx: Any) -> list[str]:
     return _credentials(ctx)
 
 
+def _chaos_problem(path: str) -> str | None:
+    """Why `serve --chaos FILE` cannot start with that file, or None."""
+    from app.engine.errors import DomainError
+    from app.integrator.chaos import ChaosConfig
+    from app.lifecycle import discover, load_chaos
+
+    try:
+        ChaosConfig.parse(load_chaos(path), tuple(discover().names))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError as exc:  # not JSON
+        return f"not JSON: {exc}"
+    except DomainError as exc:
+        return exc.message
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="refserver", description="refserver: reference server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,11 +206,20 @@ def main(argv: list[str] | None = None) -> int:
 
     p_tok.add_argument("family", choices=discover().names)
     p_tok.add_argument("args", nargs="*")
+    from app.integrator import report
+
+    report.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("REFSERVER_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
 
+    if args.command == "coverage":
+        return report.run(args)
     if args.command == "serve":
-        return asyncio.run(serve(_settings(args)))
+        settings = _settings(args)
+        if settings.chaos and (problem := _chaos_problem(settings.chaos)):
+            sys.stderr.write(f"refserver: --chaos {settings.chaos}: {problem}\n")
+            return 2
+        return asyncio.run(serve(settings))
     settings = _settings(args)
     if args.command == "migrate":
         from app.db import Database
