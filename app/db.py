@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -116,11 +117,17 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def migrations_dir() -> Path:
+    """The Alembic scripts: in the checkout, or where `pip install` put them (pyproject data-files)."""
+    here = ROOT / "alembic"
+    return here if here.is_dir() else Path(sys.prefix) / "share" / "refserver" / "alembic"
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     return cfg
