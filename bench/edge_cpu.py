@@ -18,7 +18,9 @@ from app.config import Settings
 from app.main import create_app
 
 
-async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, bytes]:
+async def call(
+    app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> tuple[int, bytes]:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
@@ -57,7 +59,9 @@ async def main(n: int, rounds: int) -> None:
             ctx = app.state.ctx
             creds = ctx.services["musubi"].dashboard()
             body = orjson.dumps({"client_id": creds["client_id"], "client_secret": creds["client_secret"]})
-            _, answer = await call(stack, "POST", "/auth/token", [(b"content-type", b"application/json")], body)
+            _, answer = await call(
+                stack, "POST", "/auth/token", [(b"content-type", b"application/json")], body
+            )
             token = orjson.loads(answer)["data"]["token"]
             auth = [(b"authorization", f"Bearer {token}".encode())]
             results: dict[str, list[float]] = {"/health": [], "/whoami": []}
@@ -69,7 +73,9 @@ async def main(n: int, rounds: int) -> None:
                         assert status == 200
                     results[path].append((time.process_time() - t0) / n * 1e6)
             for path, xs in results.items():
-                print(f"{path:8} {statistics.median(xs):7.1f} µs CPU/request (min {min(xs):.1f}, rounds {len(xs)})")
+                print(
+                    f"{path:8} {statistics.median(xs):7.1f} µs CPU/request (min {min(xs):.1f}, rounds {len(xs)})"
+                )
 
 
 if __name__ == "__main__":
