@@ -20,7 +20,7 @@ from app.deps import AdminAuth
 from app.edge import Edge
 from app.families import Registry
 from app.lifecycle import discover, start_context, stop_context
-from app.routers import admin, asyncapi, core, dashboard
+from app.routers import admin, asyncapi, core, dashboard, integrator
 
 log = logging.getLogger("refserver")
 
@@ -94,4 +94,5 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             app.include_router(router)
         if fam.admin_router is not None:
             app.include_router(fam.admin_router, prefix="/_admin", dependencies=[AdminAuth], tags=["control"])
+    app.include_router(integrator.router)  # after the families: their routes are matched first
     return app
