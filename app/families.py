@@ -75,6 +75,8 @@ class Family:
     admin_router: APIRouter | None = None
     asyncapi: Callable[[], dict[str, Any]] | None = None
     order: int = 100  # where it stands in banners, docs and the dashboard
+    # its operations' contract for /openapi.json (`app.openapi.Declarations`, keyed by method and path)
+    openapi: Callable[[], Any] | None = None
 
     @property
     def key(self) -> str:

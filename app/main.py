@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from app import errors
+from app import errors, openapi
 from app.config import Settings
 from app.deps import AdminAuth
 from app.edge import Edge
@@ -72,4 +72,5 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             app.include_router(router)
         if fam.admin_router is not None:
             app.include_router(fam.admin_router, prefix="/_admin", dependencies=[AdminAuth], tags=["control"])
+    openapi.install(app, reg)
     return app
