@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from app.openapi import ADMIN, BROKER, CoreError, Declarations, Errors, Op
 
@@ -63,14 +63,13 @@ class BrokerSignedIn(BrokerProfile):
 def _table(name: str, columns: tuple[str, ...], doc: str) -> type[BaseModel]:
     """A `{"structure": [...], "rows": [[...]]}` model naming its columns."""
     cols = ", ".join(columns)
-
-    class Table(BaseModel):
-        structure: list[str] = Field(description=f"the columns: {cols}", examples=[list(columns)])
-        rows: list[list[Cell]] = Field(description="one array per row, values in `structure` order")
-
-    Table.__name__ = Table.__qualname__ = name
-    Table.__doc__ = doc
-    return Table
+    model: type[BaseModel] = create_model(
+        name,
+        __doc__=doc,
+        structure=(list[str], Field(description=f"the columns: {cols}", examples=[list(columns)])),
+        rows=(list[list[Cell]], Field(description="one array per row, values in `structure` order")),
+    )
+    return model
 
 
 PROFILE = (
@@ -111,7 +110,7 @@ BrokerScriptTable = _table("BrokerScriptTable", tuple(SCRIPT), "The caller's scr
 BrokerSettingTable = _table("BrokerSettingTable", ("key", "value"), "The caller's settings.")
 BrokerAlertTable = _table("BrokerAlertTable", tuple(ALERT), "The caller's price alerts.")
 BrokerAlertLogTable = _table("BrokerAlertLogTable", tuple(ALERT_LOG), "The caller's alert triggers.")
-_TradeRows = _table("_TradeRows", tuple(TRADE), "")
+_TradeRows = _table("BrokerTradeRows", tuple(TRADE), "")
 
 
 class BrokerTrades(_TradeRows):  # type: ignore[valid-type,misc]
