@@ -131,5 +131,5 @@ def test_the_create_order_example_names_real_demo_parties(doc: dict[str, Any]) -
     """Regression: the example once held truncated party ids, so "Try it out" answered 400."""
     ex = doc["paths"]["/api/v1/orders"]["post"]["requestBody"]["content"]["application/json"]["example"]
     for field in ("sender_custodian_party_id", "receiver_party_id", "receiver_custodian_party_id"):
-        name, _, digest = ex[field].partition("::")
+        _, _, digest = ex[field].partition("::")
         assert len(digest) == 68 and digest.startswith("1220"), field
