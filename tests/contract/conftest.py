@@ -41,7 +41,7 @@ def start_demo_server(tmp: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("the demo server did not start")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc, base = start_demo_server(tmp_path_factory.mktemp("contract"))
     try:
