@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,8 @@ import pytest
 from tests.contract.client import ADMIN_TOKEN
 
 
-def start_demo_server(tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start a demo server on a free port with a frozen clock; return it and its base URL."""
+def start_demo_server(tmp: Path, clock: str = "frozen") -> tuple[subprocess.Popen[str], str, int]:
+    """Start a demo server on free ports; return it, its base URL and its broker WebSocket port."""
     env = {**os.environ, "REFSERVER_LOG_LEVEL": "warning"}
     cmd = [
         sys.executable,
@@ -27,35 +28,36 @@ def start_demo_server(tmp: Path) -> tuple[subprocess.Popen[str], str]:
         "--broker-ws-port", "0",
         "--fix-port", "0",
         "--seed", "demo",
-        "--clock", "frozen",
+        "--clock", clock,
         "--admin-token", ADMIN_TOKEN,
         "--database-url", f"sqlite:///{tmp / 'contract.db'}",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     assert proc.stdout is not None
     for line in proc.stdout:
-        m = re.match(r"refserver listening http=(\d+)", line)
+        m = re.match(r"refserver listening http=(\d+) broker_ws=(\d+)", line)
         if m:
-            return proc, f"http://127.0.0.1:{m.group(1)}"
+            # drain the rest (the banner) so the server never blocks on a full pipe
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            return proc, f"http://127.0.0.1:{m.group(1)}", int(m.group(2))
     proc.kill()
     raise RuntimeError("the demo server did not start")
 
 
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, base = start_demo_server(tmp_path_factory.mktemp("contract"))
+    proc, base, _ = start_demo_server(tmp_path_factory.mktemp("contract"))
     try:
-        # drain stdout (the banner) so the server never blocks on a full pipe
-        assert proc.stdout is not None
-        import threading
-
-        threading.Thread(target=proc.stdout.read, daemon=True).start()
         httpx.get(base + "/health", timeout=10).raise_for_status()
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -166,7 +166,7 @@ def main() -> None:
     proc = None
     base = args.base_url
     if base is None:
-        proc, base = start_demo_server(Path(tempfile.mkdtemp(prefix="refserver-fuzz-")))
+        proc, base, _ = start_demo_server(Path(tempfile.mkdtemp(prefix="refserver-fuzz-")))
     try:
         t0 = time.monotonic()
         report = run(base, args.examples)
