@@ -49,6 +49,14 @@ SKIP = {
     ("DELETE", "/_admin/order-entry/agents/{api_key_id}"),
     ("POST", "/_admin/broker/users/{login}"),
 }
+# server faults recorded in tests/contract/KNOWN.md: reported, but tolerated by the suite and by
+# `make fuzz`'s exit status until fixed (the strict xfails in test_fuzz.py notice a fix)
+KNOWN = {
+    "DELETE /script",
+    "PUT /script",
+    "DELETE /price_alert/logs",
+    "GET /api/v1/order-entry/accounts/{account}/executions",
+}
 OE_PREFIXES = ("/api/v1/order-entry/", "/api/v1/accounts/", "/api/v1/bsl/", "/api/v1/ws/")
 MM_PREFIXES = ("/api/v1/quote-requests", "/api/v1/quotes", "/api/v1/settlements", "/api/v1/events")
 OPEN = ("/auth/token", "/sign/in", "/sign/up", "/health", "/asyncapi.json")
@@ -182,7 +190,9 @@ def main() -> None:
         f"fuzz: {report.operations} operations, {report.requests} requests, "
         f"{len(report.failures)} operations with findings, {report.server_errors} server errors, {took:.0f} s"
     )
-    sys.exit(1 if report.failures else 0)
+    unknown = sorted(set(report.failures) - KNOWN)
+    print("findings not in tests/contract/KNOWN.md:", unknown or "none")
+    sys.exit(1 if unknown else 0)
 
 
 if __name__ == "__main__":
