@@ -19,6 +19,7 @@ from app.edge import Edge
 from app.families import Registry
 from app.lifecycle import discover, start_context, stop_context
 from app.routers import admin, asyncapi, core, dashboard
+from app.routers.admin_schemas import declarations as control_declarations
 
 log = logging.getLogger("refserver")
 
@@ -72,5 +73,5 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             app.include_router(router)
         if fam.admin_router is not None:
             app.include_router(fam.admin_router, prefix="/_admin", dependencies=[AdminAuth], tags=["control"])
-    openapi.install(app, reg)
+    openapi.install(app, reg, control_declarations)
     return app

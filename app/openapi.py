@@ -116,6 +116,16 @@ class Declarations:
 Errors = Mapping[int, Sequence[str]]
 Declarer = Callable[[], Declarations]
 
+EXAMPLES_NOTE = """
+**Examples.** Every operation's request example succeeds against a fresh `--seed demo` server as the
+demo identity named in `x-example-caller` (a Musubi `client_id`, a broker login, an Order Entry
+`apiKeyId`). An operation on something created first names that step in `x-example-requires`
+(`musubi-order`: an order created by the sender institution; `musubi-rfq`: that order accepted by
+its custodian; `musubi-quote`: a quote submitted on it; `musubi-settlement`: that quote selected;
+`broker-position`, `broker-pending`, `broker-script`, `broker-alert`: one created by login 1001);
+its `{placeholders}` take the ids the step returns.
+"""
+
 SUCCESS_TEXT = {200: "OK", 201: "Created"}
 ERROR_TEXT = {
     400: "Invalid input (names the field)",
@@ -143,6 +153,19 @@ class CoreError(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+def control(model: type[BaseModel], text: str, errors: Errors, **kw: Any) -> Op:
+    """A control-API operation: admin bearer token, `control` tag, the core error document."""
+    return Op(
+        model,
+        text,
+        errors={401: ("UNAUTHORIZED",), **errors},
+        security=ADMIN,
+        tag="control",
+        error=CoreError,
+        **kw,
+    )
 
 
 def _models(decls: list[Declarations]) -> list[type[BaseModel]]:
@@ -227,6 +250,7 @@ def build(app: FastAPI, registry: Registry, extra: Sequence[Declarations] = ()) 
         routes=app.routes,
         tags=None,
     )
+    doc["info"]["description"] = (doc["info"].get("description") or "") + EXAMPLES_NOTE
     decls: list[Declarations] = []
     by_op: dict[tuple[str, str], tuple[Op, Declarations]] = {}
     for fam in registry:
@@ -254,13 +278,13 @@ def build(app: FastAPI, registry: Registry, extra: Sequence[Declarations] = ()) 
     return doc
 
 
-def install(app: FastAPI, registry: Registry) -> None:
-    """`app.openapi = …`: build once, on first request of /openapi.json (or /docs)."""
-    from app.routers.admin_schemas import declarations as admin_declarations
+def install(app: FastAPI, registry: Registry, core: Callable[[Registry], Declarations]) -> None:
+    """`app.openapi = …`: built once, on the first request of /openapi.json (or /docs), from the
+    families' declarations and `core(registry)`, the control API's and core routes'."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build(app, registry, [admin_declarations(registry)])
+            app.openapi_schema = build(app, registry, [core(registry)])
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

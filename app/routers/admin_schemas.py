@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.families import Registry
-from app.openapi import ADMIN, CoreError, Declarations, Errors, Health, Op
+from app.openapi import CoreError, Declarations, Health, Op, control
 
 
 class Clock(BaseModel):
@@ -124,13 +124,8 @@ class AsyncApiDocument(BaseModel):
 
 
 BAD = {400: ("INVALID_REQUEST",)}
-UNAUTH = {401: ("UNAUTHORIZED",)}
 NO_FAMILY = {404: ("NOT_FOUND",)}
 STREAM = {"family": "broker", "stream": "1001"}
-
-
-def _admin(model: type[BaseModel], text: str, errors: Errors, **kw: Any) -> Op:
-    return Op(model, text, errors={**UNAUTH, **errors}, security=ADMIN, tag="control", **kw)
 
 
 def declarations(registry: Registry) -> Declarations:
@@ -140,22 +135,22 @@ def declarations(registry: Registry) -> Declarations:
         ("GET", "/asyncapi.json"): Op(
             AsyncApiDocument, "AsyncAPI 3.0 document of every WebSocket and SSE channel.", tag="core"
         ),
-        ("POST", "/_admin/reset"): _admin(
+        ("POST", "/_admin/reset"): control(
             ResetAnswer,
             'Wipe all state and re-seed (`{"seed": "demo"|"none"}`; no body: the server\'s --seed).',
             {**BAD, 503: ("SERVICE_UNAVAILABLE",)},
             body={"seed": "demo"},
         ),
-        ("GET", "/_admin/clock"): _admin(Clock, "Read the domain clock.", {}),
-        ("POST", "/_admin/clock"): _admin(
+        ("GET", "/_admin/clock"): control(Clock, "Read the domain clock.", {}),
+        ("POST", "/_admin/clock"): control(
             Clock,
             '`{"action": "freeze"|"resume"|"advance", "ms": N}`: every domain timer fires on advance, '
             "in time order.",
             BAD,
             body={"action": "advance", "ms": 0},
         ),
-        ("GET", "/_admin/faults"): _admin(FaultRules, "The fault rules.", {}),
-        ("POST", "/_admin/faults"): _admin(
+        ("GET", "/_admin/faults"): control(FaultRules, "The fault rules.", {}),
+        ("POST", "/_admin/faults"): control(
             FaultRule,
             'Add a rule `{"match": {"method", "path" (glob), "family"}, "action": {"status", "code"} | '
             '{"delay_ms"} | {"drop": true}, "times": N}`. The injected error is the family\'s error '
@@ -168,37 +163,37 @@ def declarations(registry: Registry) -> Declarations:
                 "times": 1,
             },
         ),
-        ("DELETE", "/_admin/faults"): _admin(FaultRules, "Clear every fault rule.", {}),
-        ("GET", "/_admin/journal"): _admin(
+        ("DELETE", "/_admin/faults"): control(FaultRules, "Clear every fault rule.", {}),
+        ("GET", "/_admin/journal"): control(
             Journal,
             "Recent requests, newest first: time, family, method, path, status, latency, caller.",
             BAD,
             query={"limit": 10},
         ),
-        ("POST", "/_admin/streams/{family}/{stream}/disconnect"): _admin(
+        ("POST", "/_admin/streams/{family}/{stream}/disconnect"): control(
             StreamDisconnected,
             f"Close every live subscriber of a stream (`family`: {names}).",
             NO_FAMILY,
             path=STREAM,
         ),
-        ("POST", "/_admin/streams/{family}/{stream}/skip"): _admin(
+        ("POST", "/_admin/streams/{family}/{stream}/skip"): control(
             StreamSkip,
             '`{"count": N}`: withhold the next N events from live delivery (still committed).',
             {**BAD, **NO_FAMILY},
             path=STREAM,
             body={"count": 1},
         ),
-        ("GET", "/_admin/streams/{family}/{stream}"): _admin(
+        ("GET", "/_admin/streams/{family}/{stream}"): control(
             StreamInfo, "A stream's head, ring window and live subscribers.", NO_FAMILY, path=STREAM
         ),
-        ("GET", "/_admin/streams/{family}/{stream}/events"): _admin(
+        ("GET", "/_admin/streams/{family}/{stream}/events"): control(
             StreamEvents,
             "Read a stream from `from_seq` (ring first, SQL fallback).",
             {**BAD, **NO_FAMILY},
             path=STREAM,
             query={"from_seq": 1, "limit": 100},
         ),
-        ("POST", "/_admin/streams/{family}/{stream}/events"): _admin(
+        ("POST", "/_admin/streams/{family}/{stream}/events"): control(
             StreamAppended,
             'Append raw events `{"kind", "body", "count"}` to a stream (demos and tests of the stream '
             "mechanism; the body is stored as given).",
@@ -207,7 +202,7 @@ def declarations(registry: Registry) -> Declarations:
             path={"family": "broker", "stream": "example"},
             body={"kind": "note", "body": {"text": "hello"}, "count": 1},
         ),
-        ("GET", "/_admin/dashboard"): _admin(
+        ("GET", "/_admin/dashboard"): control(
             dashboard_model(registry), "The demo identity per family that the live dashboard acts as.", {}
         ),
     }

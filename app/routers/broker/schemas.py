@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
-from app.openapi import ADMIN, BROKER, CoreError, Declarations, Errors, Op
+from app.openapi import BROKER, Declarations, Errors, Op, control
 
 Cell = str | int | float | bool | None
 
@@ -183,8 +183,7 @@ def _op(model: type[BaseModel], text: str, tag: str, errors: Errors, **kw: Any) 
 
 
 def _admin(model: type[BaseModel], text: str, errors: Errors, **kw: Any) -> Op:
-    merged = {401: ("UNAUTHORIZED",), 400: ("INVALID_DATA",), 503: ("SERVICE_UNAVAILABLE",), **errors}
-    return Op(model, text, errors=merged, security=ADMIN, tag="control", error=CoreError, **kw)
+    return control(model, text, {400: ("INVALID_DATA",), 503: ("SERVICE_UNAVAILABLE",), **errors}, **kw)
 
 
 SIGN_IN = {"login": 1001, "password": "demo-1001"}

@@ -8,7 +8,7 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from app.openapi import ADMIN, MUSUBI, CoreError, Declarations, Errors, Op
+from app.openapi import MUSUBI, Declarations, Errors, Op, control
 
 T = TypeVar("T")
 
@@ -326,11 +326,6 @@ def _op(model: type[BaseModel], text: str, errors: Errors, **kw: object) -> Op:
     return Op(model, text, errors=merged, security=MUSUBI, tag=TAG, **kw)  # type: ignore[arg-type]
 
 
-def _admin(model: type[BaseModel], text: str, errors: Errors, **kw: object) -> Op:
-    merged = {401: ("UNAUTHORIZED",), **errors}
-    return Op(model, text, errors=merged, security=ADMIN, tag="control", error=CoreError, **kw)  # type: ignore[arg-type]
-
-
 def declarations() -> Declarations:
     inst = {"caller": "sender-institution"}
     cust = {"caller": "custodian-a"}
@@ -512,25 +507,25 @@ def declarations() -> Declarations:
             **mm,
         ),
         # control routes
-        ("POST", "/_admin/musubi/participants"): _admin(
+        ("POST", "/_admin/musubi/participants"): control(
             MusubiParticipantCreated,
             "Create a participant `{name, role}` → its credentials.",
             {400: ("INVALID_REQUEST", "VALIDATION_ERROR"), 503: ("SERVICE_UNAVAILABLE",)},
             status=201,
             body={"name": "ExampleInstitution", "role": "institution"},
         ),
-        ("GET", "/_admin/musubi/participants"): _admin(
+        ("GET", "/_admin/musubi/participants"): control(
             MusubiParticipants, "Every participant with its credentials.", {}
         ),
-        ("POST", "/_admin/musubi/network"): _admin(
+        ("POST", "/_admin/musubi/network"): control(
             MusubiNetwork,
             'Mark the settlement network up or down `{"available": bool}`; down makes mutating routes '
             "answer 502 `CANTON_ERROR` and fails `EXECUTING` orders (`REVERT`).",
             {400: ("INVALID_REQUEST", "VALIDATION_ERROR"), 503: ("SERVICE_UNAVAILABLE",)},
             body={"available": True},
         ),
-        ("GET", "/_admin/musubi/network"): _admin(MusubiNetwork, "Is the settlement network up?", {}),
-        ("POST", "/_admin/musubi/orders/{intent_id}/quotes"): _admin(
+        ("GET", "/_admin/musubi/network"): control(MusubiNetwork, "Is the settlement network up?", {}),
+        ("POST", "/_admin/musubi/orders/{intent_id}/quotes"): control(
             MusubiQuote,
             "Make the built-in simulated market maker quote now `{fx_rate?, target_amount?, valid_until?}`.",
             {

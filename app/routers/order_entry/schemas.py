@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.openapi import ADMIN, ORDER_ENTRY, CoreError, Declarations, Errors, Op
+from app.openapi import ORDER_ENTRY, Declarations, Errors, Op, control
 
 ACCOUNT_A = "0xa11ce00000000000000000000000000000000001"
 ACCOUNT_B = "0xb0b0000000000000000000000000000000000002"
@@ -230,11 +230,6 @@ def _op(model: type[BaseModel], text: str, errors: Errors, **kw: Any) -> Op:
     )
 
 
-def _admin(model: type[BaseModel], text: str, errors: Errors, **kw: Any) -> Op:
-    merged = {401: ("UNAUTHORIZED",), **errors}
-    return Op(model, text, errors=merged, security=ADMIN, tag="control", error=CoreError, **kw)
-
-
 def _batch(account: str, key: str, client_order_id: str) -> dict[str, Any]:
     return {
         "version": 1,
@@ -313,36 +308,36 @@ def declarations() -> Declarations:
             OrderEntryWsToken, "A single-use token for the private WebSocket (TTL 60 s).", {}
         ),
         # control routes
-        ("POST", "/_admin/order-entry/agents"): _admin(
+        ("POST", "/_admin/order-entry/agents"): control(
             OrderEntryAgentCreated,
             "Create an agent `{scopes?, account?}` → its key triple, account and scopes.",
             {**BAD, 503: ("SERVICE_UNAVAILABLE",)},
             status=201,
             body={"scopes": ["read", "trade", "cancel"]},
         ),
-        ("GET", "/_admin/order-entry/agents"): _admin(
+        ("GET", "/_admin/order-entry/agents"): control(
             OrderEntryAgents, "Every agent (never its secrets).", {}
         ),
-        ("DELETE", "/_admin/order-entry/agents/{api_key_id}"): _admin(
+        ("DELETE", "/_admin/order-entry/agents/{api_key_id}"): control(
             OrderEntryRevoked,
             "Revoke an agent's key (takes effect at once).",
             {404: ("NOT_FOUND",), 503: ("SERVICE_UNAVAILABLE",)},
             path={"api_key_id": "spk_demo_reader_a"},
         ),
-        ("POST", "/_admin/order-entry/accounts/{account}/fund"): _admin(
+        ("POST", "/_admin/order-entry/accounts/{account}/fund"): control(
             OrderEntryFunded,
             'Credit balances `{"balances": {"ASSET": <integer smallest units>}}` (added).',
             {**BAD, 404: ("NOT_FOUND",), 503: ("SERVICE_UNAVAILABLE",)},
             path=acct,
             body={"balances": {"USDC": 1000000}},
         ),
-        ("GET", "/_admin/order-entry/markets/{market}/book"): _admin(
+        ("GET", "/_admin/order-entry/markets/{market}/book"): control(
             OrderEntryBook,
             "A market's aggregated book (by id or symbol), best first.",
             {404: ("NOT_FOUND",)},
             path={"market": "BTC-USDC"},
         ),
-        ("POST", "/_admin/order-entry/liquidity"): _admin(
+        ("POST", "/_admin/order-entry/liquidity"): control(
             OrderEntryLiquidity,
             'Switch the simulated liquidity provider `{"enabled": bool}`.',
             {**BAD, 503: ("SERVICE_UNAVAILABLE",)},
