@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.contract.client import ADMIN_TOKEN, broker_token, musubi_token, sc_headers
+from tests.contract.client import ADMIN_TOKEN, broker_token, musubi_token, prior_step, sc_headers
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -59,6 +60,7 @@ KNOWN = {
 }
 OE_PREFIXES = ("/api/v1/order-entry/", "/api/v1/accounts/", "/api/v1/bsl/", "/api/v1/ws/")
 MM_PREFIXES = ("/api/v1/quote-requests", "/api/v1/quotes", "/api/v1/settlements", "/api/v1/events")
+CUSTODIAN_ONLY = re.compile(r"^/api/v1/orders/[^/]+/(accept|reject)$")
 OPEN = ("/auth/token", "/sign/in", "/sign/up", "/health", "/asyncapi.json")
 
 
@@ -67,7 +69,8 @@ class FamilyAuth(requests.auth.AuthBase):
 
     def __init__(self, base_url: str) -> None:
         with httpx.Client(base_url=base_url, timeout=30) as c:
-            self.musubi = {who: musubi_token(c, who) for who in ("sender-institution", "market-maker-a")}
+            who = ("sender-institution", "custodian-a", "market-maker-a")
+            self.musubi = {w: musubi_token(c, w) for w in who}
             self.broker = broker_token(c, "1001")
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -82,6 +85,8 @@ class FamilyAuth(requests.auth.AuthBase):
             r.headers.update(sc_headers("spk_demo_trader_a", r.method or "GET", r.path_url, raw))
         elif path.startswith(("/api/v1/", "/whoami")):
             who = "market-maker-a" if path.startswith(MM_PREFIXES) else "sender-institution"
+            if CUSTODIAN_ONLY.match(path):
+                who = "custodian-a"
             r.headers["Authorization"] = "Bearer " + self.musubi[who]
         else:
             r.headers["Authorization"] = self.broker
@@ -103,6 +108,7 @@ class Report:
 def run(base_url: str, max_examples: int = 5, deadline_s: float | None = None) -> Report:
     """Fuzz every operation of the served /openapi.json; `deadline_s` bounds the whole run."""
     schema = schemathesis.openapi.from_url(base_url + "/openapi.json")
+    doc = httpx.get(base_url + "/openapi.json", timeout=30).json()
     session = requests.Session()
     session.auth = FamilyAuth(base_url)
     report = Report()
@@ -115,17 +121,44 @@ def run(base_url: str, max_examples: int = 5, deadline_s: float | None = None) -
         if deadline_s is not None and time.monotonic() - started > deadline_s:
             break
         report.operations += 1
-        _fuzz_operation(op, f"{key[0]} {key[1]}", base_url, session, report, max_examples)
+        fixed = _existing_ids(base_url, doc, op.path, op.method.lower())
+        _fuzz_operation(op, f"{key[0]} {key[1]}", base_url, session, report, max_examples, fixed)
     return report
 
 
+def _existing_ids(base_url: str, doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    """Path ids that exist: the values of the operation's example step (`x-example-requires`)."""
+    op = doc["paths"][path][method]
+    if "x-example-requires" not in op:
+        return {}
+    with httpx.Client(base_url=base_url, timeout=30) as c:
+        values = prior_step(c, op["x-example-requires"], doc)
+    fixed = {}
+    for p in op.get("parameters", []):
+        if p["in"] == "path" and isinstance(p.get("example"), str):
+            name = p["example"].strip("{}")
+            if name in values:
+                fixed[p["name"]] = values[name]
+    return fixed
+
+
 def _fuzz_operation(
-    op: Any, name: str, base_url: str, session: requests.Session, report: Report, max_examples: int
+    op: Any,
+    name: str,
+    base_url: str,
+    session: requests.Session,
+    report: Report,
+    max_examples: int,
+    fixed: dict[str, Any],
 ) -> None:
-    """The published examples first, then `max_examples` generated requests."""
+    """The published examples first, then `max_examples` generated requests (half of them on
+    ids that exist, when the operation takes one)."""
     examples = op.get_strategies_from_examples()
     if examples:
         _run_cases(st.one_of(examples), name, base_url, session, report, 2 * len(examples))
+    if fixed:
+        strategy = op.as_strategy(path_parameters=fixed)
+        _run_cases(strategy, name, base_url, session, report, max(1, max_examples // 2))
     _run_cases(op.as_strategy(), name, base_url, session, report, max_examples)
 
 
