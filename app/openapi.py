@@ -102,6 +102,7 @@ class Op:
     alt_media: Mapping[str, str] = field(default_factory=dict)  # other content types (CSV…)
     error: type[BaseModel] | None = None  # another error document (control routes: CoreError)
     caller: str | None = None  # the demo identity the example acts as (client_id, login, apiKeyId)
+    response_headers: Mapping[str, str] = field(default_factory=dict)  # success headers: name → text
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Declarations:
 
     error: type[BaseModel]
     ops: dict[tuple[str, str], Op]
-    error_description: str = ""
+    response_headers: Mapping[str, str] = field(default_factory=dict)  # on every answer: name → text
 
 
 Errors = Mapping[int, Sequence[str]]
@@ -227,6 +228,12 @@ def apply(op_doc: dict[str, Any], op: Op, decl: Declarations) -> None:
         for media, text in op.alt_media.items():
             success["content"][media] = {"schema": {"type": "string", "description": text}}
     responses[str(op.status)] = success
+    # the family's headers on its own routes (not on its control routes, which answer as the core)
+    family_headers = decl.response_headers if op.error is None else {}
+    headers = {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in {**family_headers, **op.response_headers}.items()
+    }
     for status, codes in sorted(op.errors.items()):
         text = ERROR_TEXT.get(status, "Error")
         if codes:
@@ -236,6 +243,10 @@ def apply(op_doc: dict[str, Any], op: Op, decl: Declarations) -> None:
             "content": {"application/json": {"schema": _ref(op.error or decl.error)}},
             "x-error-codes": list(codes),
         }
+        if family_headers:
+            responses[str(status)]["headers"] = {k: headers[k] for k in family_headers}
+    if headers:
+        success["headers"] = headers
     op_doc["responses"] = responses
 
 

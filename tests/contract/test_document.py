@@ -133,3 +133,12 @@ def test_the_create_order_example_names_real_demo_parties(doc: dict[str, Any]) -
     for field in ("sender_custodian_party_id", "receiver_party_id", "receiver_custodian_party_id"):
         _, _, digest = ex[field].partition("::")
         assert len(digest) == 68 and digest.startswith("1220"), field
+
+
+def test_response_headers_are_declared_where_the_server_sends_them(doc: dict[str, Any]) -> None:
+    """Musubi answers carry X-Request-ID (success and error); its control routes do not."""
+    op = doc["paths"]["/api/v1/orders"]["get"]["responses"]
+    assert "X-Request-ID" in op["200"]["headers"] and "X-Request-ID" in op["401"]["headers"]
+    assert "headers" not in doc["paths"]["/_admin/musubi/network"]["get"]["responses"]["200"]
+    limits = doc["paths"]["/api/v1/order-entry/limits"]["get"]["responses"]["200"]
+    assert "x-bsl-contract" in limits["headers"]

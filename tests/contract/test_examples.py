@@ -43,6 +43,9 @@ def test_every_example_succeeds_and_matches_its_schema(demo_server: str) -> None
             if r.status_code != int(status):
                 failures.append(f"{verb} {url}: {r.status_code} (declared {status}) {r.text[:300]}")
                 continue
+            missing = [h for h in op["responses"][status].get("headers", {}) if h not in r.headers]
+            if missing:
+                failures.append(f"{verb} {url}: declared headers missing: {missing}")
             ref = content["application/json"]["schema"]["$ref"]
             errors = [e.message for e in _validator(doc, ref).iter_errors(r.json())]
             if errors:

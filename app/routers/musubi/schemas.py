@@ -540,4 +540,8 @@ def declarations() -> Declarations:
             requires="musubi-rfq",
         ),
     }
-    return Declarations(error=MusubiError, ops=ops)
+    return Declarations(
+        error=MusubiError,
+        ops=ops,
+        response_headers={"X-Request-ID": "the answer's `meta.request_id`, on success and error alike"},
+    )

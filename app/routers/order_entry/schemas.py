@@ -281,7 +281,10 @@ def declarations() -> Declarations:
         ),
         ("GET", "/api/v1/order-entry/markets"): _op(OrderEntryMarkets, "The markets and their shards.", {}),
         ("GET", "/api/v1/order-entry/limits"): _op(
-            OrderEntryLimits, "Limits; the answer carries header `x-bsl-contract: bsl-order-entry-v1`.", {}
+            OrderEntryLimits,
+            "Limits; the answer carries header `x-bsl-contract: bsl-order-entry-v1`.",
+            {},
+            response_headers={"x-bsl-contract": "bsl-order-entry-v1"},
         ),
         ("GET", "/api/v1/accounts/{account}/bootstrap"): _op(
             OrderEntryBootstrap,
