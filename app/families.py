@@ -79,6 +79,8 @@ class Family:
     # and `async stop()`, or None when switched off
     listener: Callable[[Any, str], Awaitable[Any]] | None = None
     order: int = 100  # where it stands in banners, docs and the dashboard
+    # its operations' contract for /openapi.json (`app.openapi.Declarations`, keyed by method and path)
+    openapi: Callable[[], Any] | None = None
 
     @property
     def key(self) -> str:
