@@ -55,6 +55,7 @@ SERVE_FLAGS: tuple[tuple[str, str, Any, tuple[str, ...] | None], ...] = (
     ("--clock", "clock", str, ("real", "frozen")),
     ("--fix-port", "fix_port", _port_number, None),
     ("--log-level", "log_level", str, None),
+    ("--chaos", "chaos", str, None),
 )
 
 
@@ -286,6 +287,23 @@ def _double_quoted(text: str) -> str:
     return f'"{text}"'
 
 
+def _chaos_problem(path: str) -> str | None:
+    """Why `serve --chaos FILE` cannot start with that file, or None."""
+    from app.engine.errors import DomainError
+    from app.integrator.chaos import ChaosConfig
+    from app.lifecycle import discover, load_chaos
+
+    try:
+        ChaosConfig.parse(load_chaos(path), tuple(discover().names))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError as exc:  # not JSON
+        return f"not JSON: {exc}"
+    except DomainError as exc:
+        return exc.message
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -318,6 +336,9 @@ def _main(argv: list[str] | None) -> int:
     )
     p_tok.add_argument("family", help="a family name (musubi, broker, order-entry…)")
     p_tok.add_argument("args", nargs="*")
+    from app.integrator import report
+
+    report.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "token":
         from app.lifecycle import discover
@@ -327,8 +348,13 @@ def _main(argv: list[str] | None) -> int:
             p_tok.error(f"argument family: invalid choice: {args.family!r} (choose from {', '.join(names)})")
     logging.basicConfig(level=os.environ.get("REFSERVER_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
 
+    if args.command == "coverage":
+        return report.run(args)
     settings = _settings(args)
     if args.command == "serve":
+        if settings.chaos and (problem := _chaos_problem(settings.chaos)):
+            sys.stderr.write(f"refserver: --chaos {settings.chaos}: {problem}\n")
+            return 2
         sockets = (_bind(settings.host, settings.port), _bind(settings.host, settings.broker_ws_port))
         return asyncio.run(serve(settings, sockets))
     if args.command == "migrate":

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     subscriber_queue_max: int = Field(default=4_096, ge=1)
     ring_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # all rings together (§1.3)
     journal_size: int = Field(default=1_000, ge=1)
+    # integrator tools (§7): keep request/answer bodies in the journal, up to this many bytes
+    # each (0: off; secrets masked), and start with the chaos of this JSON file
+    journal_bodies: int = Field(default=0, ge=0, le=1_048_576)
+    chaos: str = ""
 
     # Musubi (§2)
     musubi_token_ttl_s: int = 3600

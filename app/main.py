@@ -20,7 +20,7 @@ from app.deps import AdminAuth
 from app.edge import Edge
 from app.families import Registry
 from app.lifecycle import discover, start_context, stop_context
-from app.routers import admin, asyncapi, core, dashboard
+from app.routers import admin, asyncapi, core, dashboard, integrator
 
 log = logging.getLogger("refserver")
 
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.include_router(asyncapi.router)
     app.include_router(dashboard.router)
     app.include_router(admin.router)
+    app.include_router(integrator.router)
     for fam in reg:
         for router in fam.routers:
             app.include_router(router)
