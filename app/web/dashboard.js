@@ -25,6 +25,26 @@ async function admin(path, body, method) {
   return data;
 }
 
+// ---------------------------------------------------------------- connection state, per pane
+// live: connected, nothing to replay · reconnecting: the stream was cut · resumed: reconnected
+// and replayed from seq N, served from the ring, SQL or both (what the server says).
+function conn(id, state, text) {
+  const e = document.getElementById(id);
+  e.dataset.state = state; e.textContent = text || state;
+  window.connLog.push([id, state, e.textContent]);  // every transition, for whoever watches the page
+}
+window.connLog = [];
+const resumedText = (from, source) => `resumed from seq ${from} (${source})`;
+// Where a replay from `from` is served: the rule the server follows (ring when `from` is still in
+// the stream's ring, SQL before it, "mixed" across), read off GET /_admin/streams/{family}/{stream}.
+async function replaySource(family, stream, from) {
+  const st = await admin(`/_admin/streams/${family}/${encodeURIComponent(stream)}`);
+  if (from > st.head) return "live";
+  if (!st.ring.size || st.head < st.ring.first_seq) return "sql";
+  return from >= st.ring.first_seq ? "ring" : "mixed";
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 // ---------------------------------------------------------------- clock + control strip
 async function refreshClock() {
   try {
@@ -49,6 +69,23 @@ function wireControls(cfg) {
                      "order-entry": cfg.order_entry && cfg.order_entry.account }[fam];
     if (stream) admin(`/_admin/streams/${fam}/${encodeURIComponent(stream)}/disconnect`, {}).then((r) => status(`cut ${r.disconnected} ${fam} subscriber(s)`));
   };
+  const chaosBody = () => {
+    const kind = $("#chaos-kind").value;
+    const body = { seed: parseInt($("#chaos-seed").value, 10) || 0 };
+    if (kind !== "http") body.streams = { disconnect_every_ms: [5000, 15000], gap_every_events: [5, 20], gap_size: [1, 3] };
+    if (kind !== "streams") body.http = { error_rate: 0.1, statuses: [500, 502, 503], latency_ms: [0, 200] };
+    return body;
+  };
+  $("#chaos-on").onclick = () => admin("/_admin/chaos", chaosBody()).then(showChaos, (e) => status(e.message));
+  $("#chaos-off").onclick = () => admin("/_admin/chaos", undefined, "DELETE").then(showChaos, (e) => status(e.message));
+  admin("/_admin/chaos").then(showChaos, () => {});
+}
+function showChaos(c) {
+  const e = $("#chaos-state");
+  e.dataset.active = c.active ? "1" : "0";
+  e.className = "pill " + (c.active ? "on" : "off");
+  e.textContent = c.active ? `chaos on · seed ${c.seed}` : "chaos off";
+  if (c.active && c.seed !== undefined) $("#chaos-seed").value = c.seed;
 }
 
 // ---------------------------------------------------------------- Musubi
@@ -67,26 +104,106 @@ function renderOrder(o) {
 }
 function upsertOrder(o) { const prev = orders.get(o.intent_id) || {}; const merged = Object.assign(prev, o); orders.set(o.intent_id, merged); renderOrder(merged); }
 
+// An SSE reader on fetch(): unlike EventSource it can send Authorization and Last-Event-ID and read
+// the answer's X-Resume-Source. Calls onEvent(name, data, id); resolves when the server ends it.
+async function readSse(url, headers, onOpen, onEvent) {
+  const r = await fetch(url, { headers: Object.assign({ Accept: "text/event-stream" }, headers) });
+  if (!r.ok) { const err = new Error("SSE " + r.status); err.status = r.status; throw err; }
+  onOpen(r);
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += dec.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+    let cut;
+    while ((cut = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, cut); buf = buf.slice(cut + 2);
+      let name = "message", data = [], id = null;
+      for (const line of block.split("\n")) {
+        const i = line.indexOf(":"); if (i === 0) continue;
+        const f = i < 0 ? line : line.slice(0, i), v = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+        if (f === "event") name = v; else if (f === "data") data.push(v); else if (f === "id") id = v;
+      }
+      if (data.length) onEvent(name, data.join("\n"), id);
+    }
+  }
+}
+
+async function musubiToken(cfg) {
+  const t = await fetch("/auth/token", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ client_id: cfg.client_id, client_secret: cfg.client_secret }) }).then((r) => r.json());
+  return t.data.token;
+}
+
 async function startMusubi(cfg) {
-  if (!cfg) { $("#musubi-who").textContent = "no demo participant (seed none)"; return; }
+  if (!cfg) { $("#musubi-who").textContent = "no demo participant (seed none)"; conn("musubi-conn", "off", "no stream"); $("#musubi-form").classList.add("hidden"); return; }
   $("#musubi-who").textContent = `as ${cfg.name || cfg.client_id} (${cfg.role})`;
-  let es = null;
-  const connect = async () => {
-    const t = await fetch("/auth/token", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ client_id: cfg.client_id, client_secret: cfg.client_secret }) }).then((r) => r.json());
-    const token = t.data.token;
-    const list = await fetch("/api/v1/orders?page_size=100", { headers: { Authorization: "Bearer " + token } }).then((r) => r.json());
-    for (const o of (list.data || []).reverse()) upsertOrder(o);
-    es = new EventSource("/api/v1/orders/events?access_token=" + encodeURIComponent(token));
-    es.addEventListener("order_updated", (e) => { upsertOrder(JSON.parse(e.data)); $("#musubi-seq").textContent = e.lastEventId; });
-    es.addEventListener("quote_received", (e) => {
-      const q = JSON.parse(e.data); const o = orders.get(q.intent_id);
-      if (o) { o.quotes = (o.quotes || 0) + 1; renderOrder(o); }
-      $("#musubi-seq").textContent = e.lastEventId;
-    });
-    es.onerror = () => { if (es.readyState === EventSource.CLOSED) setTimeout(connect, 1000); };
+  let token = await musubiToken(cfg);
+  const auth = () => ({ Authorization: "Bearer " + token });
+  // snapshot + replay: the stream head first, then every order of the list (the snapshot holds at
+  // least every event up to that head), then the SSE from Last-Event-ID = head: no gap, no loss
+  let lastId = (await admin(`/_admin/streams/musubi/${encodeURIComponent(cfg.party_id)}`)).head;
+  for (let page = 1; ; page++) {
+    const list = await fetch(`/api/v1/orders?page_size=100&page=${page}&sort_order=asc`, { headers: auth() }).then((r) => r.json());
+    for (const o of list.data || []) upsertOrder(o);
+    if (!list.pagination || page >= list.pagination.total_pages) break;
+  }
+  $("#musubi-seq").textContent = String(lastId);
+  await musubiForm(cfg, auth);
+  let first = true;
+  const run = async () => {
+    for (;;) {
+      const from = lastId;
+      try {
+        await readSse("/api/v1/orders/events", Object.assign({ "Last-Event-ID": String(from) }, auth()), (r) => {
+          const source = r.headers.get("X-Resume-Source") || "live";
+          if (first || source === "live") conn("musubi-conn", "live", first ? "live" : `live again from seq ${from + 1}`);
+          else conn("musubi-conn", "resumed", resumedText(from + 1, source));
+          first = false;
+        }, (name, data, id) => {
+          if (id !== null) { lastId = +id; $("#musubi-seq").textContent = id; }
+          if (name === "order_updated") upsertOrder(JSON.parse(data));
+          else if (name === "quote_received") {
+            const q = JSON.parse(data); const o = orders.get(q.intent_id);
+            if (o) { o.quotes = (o.quotes || 0) + 1; renderOrder(o); }
+          }
+        });
+      } catch (e) {
+        if (e.status === 401) token = await musubiToken(cfg).catch(() => token);
+      }
+      conn("musubi-conn", "reconnecting", `reconnecting from seq ${lastId + 1}…`);
+      await sleep(500);
+    }
   };
-  await connect();
+  run();
+}
+
+// The create form: the demo sender institution proposes an order to parties the control API lists.
+async function musubiForm(cfg, auth) {
+  const parts = (await admin("/_admin/musubi/participants")).participants || [];
+  const fill = (sel, role, not) => {
+    for (const p of parts) if (p.role === role && p.party_id !== not && !p.simulated) $(sel).append(el("option", { value: p.party_id }, p.name));
+  };
+  fill("#m-custodian", "custodian"); fill("#m-receiver", "institution", cfg.party_id); fill("#m-receiver-custodian", "custodian");
+  if ($("#m-receiver-custodian").options.length > 1) $("#m-receiver-custodian").selectedIndex = 1;
+  const rnd = () => Array.from(crypto.getRandomValues(new Uint8Array(8))).map((b) => b.toString(16).padStart(2, "0")).join("");
+  $("#musubi-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const body = {
+      sender_custodian_party_id: $("#m-custodian").value, intent_signature: "3045022100" + rnd(),
+      receiver_party_id: $("#m-receiver").value, receiver_custodian_party_id: $("#m-receiver-custodian").value,
+      source_contract_id: rnd() + "#0", source_currency: $("#m-source").value, target_amount: $("#m-amount").value,
+      target_currency: $("#m-target").value, source_amount_max: $("#m-max").value, kyc_aml_ref: crypto.randomUUID(),
+      jurisdiction_sender: "JP", jurisdiction_receiver: "US", memo: "from the dashboard",
+    };
+    const r = await fetch("/api/v1/orders", { method: "POST", body: JSON.stringify(body),
+      headers: Object.assign({ "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() }, auth()) });
+    const out = await r.json();
+    if (r.status === 201) { upsertOrder(out.data); status("order " + out.data.intent_id + " created"); }
+    else status("create refused: " + (out.error ? out.error.code + " " + out.error.message + " " + JSON.stringify(out.error.details || []) : r.status));
+  };
 }
 
 // ---------------------------------------------------------------- Broker
@@ -102,7 +219,7 @@ async function startBroker(cfg) {
   $("#broker-who").textContent = `login ${cfg.login}`;
   const auth = { Authorization: token, "Content-Type": "application/json" };
   const list = await fetch("/market/short/list", { headers: auth }).then((r) => r.json());
-  const symbols = table(list.assets).map((a) => a.symbol).slice(0, 8);
+  const symbols = table(list.assets).map((a) => a.symbol);
   const tbody = $("#watch tbody");
   for (const s of symbols) {
     tbody.append(el("tr", { id: "watch-" + s }, el("td", {}, s), el("td", { class: "bid" }, "–"), el("td", { class: "ask" }, "–"), el("td", { class: "time" }, "")));
@@ -129,14 +246,24 @@ async function startBroker(cfg) {
   $("#buy").onclick = () => trade(0);
   $("#sell").onclick = () => trade(1);
   await refresh();
-  const connect = () => {
+  // account frames (b/o/a/n) are one seq each, in order: count them from the authorization's head
+  // (or from last_seq on a resume) to know where to resume after a cut
+  let seq = null, resumeSource = null;
+  const connect = async () => {
+    const resumeFrom = seq;
+    if (resumeFrom !== null) resumeSource = await replaySource("broker", String(cfg.login), resumeFrom + 1).catch(() => "?");
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
-    ws.onopen = () => ws.send(JSON.stringify({ authorization: token }));
+    ws.onopen = () => ws.send(JSON.stringify(resumeFrom === null ? { authorization: token } : { authorization: token, last_seq: resumeFrom }));
     ws.onmessage = (m) => {
       if (m.data === "pong") return;
       const msg = JSON.parse(m.data);
-      if (msg.event === "authorization" && msg.success) ws.send(JSON.stringify({ event: "subscribe", data: symbols }));
+      if (msg.event === "authorization" && msg.success) {
+        ws.send(JSON.stringify({ event: "subscribe", data: symbols }));
+        if (resumeFrom === null || resumeFrom >= msg.seq) { seq = msg.seq; conn("broker-conn", "live", resumeFrom === null ? "live" : `live again from seq ${msg.seq + 1}`); }
+        else { seq = resumeFrom; conn("broker-conn", "resumed", resumedText(resumeFrom + 1, resumeSource)); }
+      }
       if (!Array.isArray(msg)) return;
+      if (msg[0] !== "t" && seq !== null) seq += 1;
       if (msg[0] === "t") {
         const row = document.getElementById("watch-" + msg[1]);
         if (row) {
@@ -152,7 +279,7 @@ async function startBroker(cfg) {
         refreshSoon();
       }
     };
-    ws.onclose = () => setTimeout(connect, 1000);
+    ws.onclose = () => { conn("broker-conn", "reconnecting", seq === null ? "reconnecting…" : `reconnecting from seq ${seq + 1}…`); setTimeout(connect, 500); };
   };
   connect();
 }
@@ -201,28 +328,119 @@ async function startOrderEntry(cfg) {
       }
     } catch (e) { /* no book view */ }
   };
-  let lastSeq = await refreshOpen();
+  await refreshOpen();
   setInterval(refreshBook, 1000); refreshBook();
   const tape = (ev) => {
-    const d = ev.data;
-    $("#tape tbody").prepend(el("tr", {}, el("td", {}, String(ev.seq)), el("td", {}, d.status), el("td", {}, String(d.orderId)),
+    const d = ev.data || ev;
+    $("#tape tbody").prepend(el("tr", { "data-seq": String(ev.seq) }, el("td", {}, String(ev.seq)), el("td", {}, d.status), el("td", {}, String(d.orderId)),
       el("td", {}, String(d.filledQty)), el("td", {}, String(d.fillPrice ?? "")), el("td", {}, String(d.leavesQty))));
     while ($("#tape tbody").children.length > 30) $("#tape tbody").lastChild.remove();
   };
-  let openSoon = null;
+  // snapshot + replay, as the seeds start a client: REST gap-fill from seq 1 (the history), then
+  // the private WebSocket from the next seq
+  let lastSeq = 0;
+  for (;;) {
+    const page = await signed(cfg, "GET", `${base}/executions?fromSeq=${lastSeq + 1}&limit=1000`);
+    for (const ev of page.events || []) { if (ev.seq > lastSeq) { lastSeq = ev.seq; tape(ev); } }
+    if (!page.hasMore) break;
+  }
+  await orderEntryForm(cfg, markets);
+  // a frame whose prevSeq is past the last seq seen: the missing seqs come from the REST gap-fill
+  // (frames arriving meanwhile wait in order behind it)
+  let filling = Promise.resolve();
+  const gapFill = (msg) => (filling = filling.then(async () => {
+    if (msg.seq <= lastSeq) return;
+    const from = lastSeq + 1;
+    let source = null;
+    while (lastSeq < msg.prevSeq) {
+      const page = await signed(cfg, "GET", `${base}/executions?fromSeq=${lastSeq + 1}&limit=${Math.min(1000, msg.prevSeq - lastSeq)}`);
+      if (!(page.events || []).length) break;
+      source = source && source !== page.source ? "mixed" : page.source;
+      for (const ev of page.events) if (ev.seq > lastSeq && ev.seq < msg.seq) { lastSeq = ev.seq; tape(ev); }
+    }
+    conn("oe-conn", "live", `live · gap ${from}–${msg.prevSeq} filled (${source})`);
+    if (msg.seq > lastSeq) { lastSeq = msg.seq; tape(msg); }
+  }));
+  let openSoon = null, first = true;
   const connect = async () => {
+    const from = lastSeq + 1;
+    let text = "live";
+    if (!first) {
+      const source = await replaySource("order-entry", cfg.account, from).catch(() => "?");
+      text = source === "live" ? `live again from seq ${from}` : resumedText(from, source);
+    }
     const tok = await signed(cfg, "POST", "/api/v1/ws/token", {});
-    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/ws/private/${cfg.account}?token=${encodeURIComponent(tok.token)}&fromSeq=${lastSeq + 1}`);
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/ws/private/${cfg.account}?token=${encodeURIComponent(tok.token)}&fromSeq=${from}`);
+    ws.onopen = () => { conn("oe-conn", text.startsWith("resumed") ? "resumed" : "live", text); first = false; };
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
       if (msg.op === "ping") { ws.send(JSON.stringify({ op: "pong", ts: msg.ts })); return; }
       if (msg.channel !== "executions" || msg.seq <= lastSeq) return;
+      if (msg.prevSeq > lastSeq) { gapFill(msg).catch((e) => status("gap-fill: " + e.message)); return; }
       lastSeq = msg.seq; tape(msg);
       if (!openSoon) openSoon = setTimeout(() => { openSoon = null; refreshOpen(); }, 300);
     };
-    ws.onclose = () => setTimeout(connect, 1000);
+    ws.onclose = () => { conn("oe-conn", "reconnecting", `reconnecting from seq ${lastSeq + 1}…`); setTimeout(() => connect().catch(() => setTimeout(connect, 1000)), 500); };
   };
-  connect();
+  await connect();
+}
+
+// The order ticket: demo trader A places a SpotPlaceOrder on the selected market, HMAC-signed here.
+async function orderEntryForm(cfg, markets) {
+  const boot = await signed(cfg, "GET", `/api/v1/accounts/${cfg.account}/bootstrap`);
+  let payloadNonce = Math.max(boot.nonceFloor || 0, Date.now());
+  const byId = new Map(markets.map((m) => [String(m.market), m]));
+  const defaults = () => {
+    const m = byId.get($("#oe-market").value); if (!m) return;
+    $("#oe-qty").value = String(m.minQty);
+    const bestBid = $("#book tbody tr:first-child td.up");
+    $("#oe-price").value = bestBid && bestBid.textContent ? bestBid.textContent : "1";
+  };
+  $("#oe-market").addEventListener("change", defaults); setTimeout(defaults, 1200);
+  $("#oe-form").onsubmit = async (e) => {
+    e.preventDefault();
+    payloadNonce = Math.max(payloadNonce + 1, Date.now());
+    const action = { SpotPlaceOrder: { market: +$("#oe-market").value, side: $("#oe-side").value, price: +$("#oe-price").value,
+      qty: +$("#oe-qty").value, timeInForce: $("#oe-tif").value, clientOrderId: "dash-" + payloadNonce } };
+    const body = { version: 1, idempotencyKey: crypto.randomUUID(), actions: [{
+      payload: { account: cfg.account, nonce: payloadNonce, ts: Date.now(), action },
+      signature: { scheme: "EcdsaSecp256k1", bytes: "0x" + "ab".repeat(65) } }] };
+    const out = await signed(cfg, "POST", "/api/v1/order-entry/orders", body);
+    const res = (out.results || [])[0];
+    status(res ? (res.accepted ? `order ${res.orderId} accepted` : `order refused: ${res.rejectCode}`) : "batch refused: " + JSON.stringify(out.error || out));
+  };
+}
+
+// ---------------------------------------------------------------- FIX drop-copy sessions
+async function startFixPane() {
+  // the FIX listener may be absent from this build: ask the served OpenAPI before polling
+  const spec = await fetch("/openapi.json").then((r) => r.json());
+  if (!(spec.paths || {})["/_admin/fix/sessions"]) { $("#fix-sessions").closest("div").classList.add("hidden"); return; }
+  const refresh = async () => {
+    const out = await admin("/_admin/fix/sessions");
+    const body = $("#fix-sessions tbody"); body.innerHTML = "";
+    for (const s of out.sessions || []) body.append(el("tr", {}, el("td", {}, s.senderCompId), el("td", {}, s.account.slice(0, 10) + "…"),
+      el("td", { class: s.connected ? "up" : "muted" }, s.connected ? "yes" : "no"), el("td", {}, String(s.nextOutSeq)),
+      el("td", {}, String(s.nextInSeq)), el("td", {}, String(s.lastAccountSeq))));
+  };
+  setInterval(() => refresh().catch(() => {}), 1000); await refresh();
+}
+
+// ---------------------------------------------------------------- client coverage (§7.1)
+async function startCoverage() {
+  const refresh = async () => {
+    const cov = await admin("/_admin/coverage");
+    $("#coverage-total").textContent = `${cov.met} of ${cov.of} met`;
+    $("#coverage-callers").textContent = (cov.callers || []).join(", ") || "none yet";
+    const body = $("#coverage-families tbody"); body.innerHTML = "";
+    for (const [name, f] of Object.entries(cov.families || {})) {
+      const rec = Object.entries(f.recovery || {}).filter(([, r]) => r.met).map(([k]) => k);
+      body.append(el("tr", { "data-family": name }, el("td", {}, name), el("td", { class: "met" }, String(f.met)), el("td", { class: "of" }, String(f.of)),
+        el("td", {}, f.of ? (100 * f.met / f.of).toFixed(1) : "–"), el("td", { class: "recovery" }, rec.join(", ") || "none"),
+        el("td", {}, (f.missing || []).slice(0, 4).join(" · ") + ((f.missing || []).length > 4 ? " …" : ""))));
+    }
+  };
+  setInterval(() => refresh().catch(() => {}), 2000); await refresh();
 }
 
 // ---------------------------------------------------------------- start
@@ -235,7 +453,8 @@ async function main() {
   wireControls(cfg);
   refreshClock(); setInterval(refreshClock, 1000);
   const run = (name, fn, c) => fn(c).catch((e) => { console.warn(name, e); status(name + ": " + e.message); });
-  await Promise.all([run("musubi", startMusubi, cfg.musubi), run("broker", startBroker, cfg.broker), run("order-entry", startOrderEntry, cfg.order_entry)]);
+  await Promise.all([run("musubi", startMusubi, cfg.musubi), run("broker", startBroker, cfg.broker), run("order-entry", startOrderEntry, cfg.order_entry),
+    run("fix", startFixPane), run("coverage", startCoverage)]);
   document.body.dataset.ready = "1";
 }
 main();
