@@ -113,7 +113,7 @@ async function readSse(url, headers, onOpen, onEvent) {
   const reader = r.body.getReader();
   const dec = new TextDecoder();
   let buf = "";
-  for (;;) {
+  try { for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
     buf += dec.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
@@ -128,7 +128,7 @@ async function readSse(url, headers, onOpen, onEvent) {
       }
       if (data.length) onEvent(name, data.join("\n"), id);
     }
-  }
+  } } finally { reader.cancel().catch(() => {}); }
 }
 
 async function musubiToken(cfg) {
@@ -163,6 +163,9 @@ async function startMusubi(cfg) {
           else conn("musubi-conn", "resumed", resumedText(from + 1, source));
           first = false;
         }, (name, data, id) => {
+          // ids are the party stream's seqs, contiguous: a jump is a gap, recovered by resuming
+          // from the last id seen (the server replays the missing events first)
+          if (id !== null && +id > lastId + 1) throw Object.assign(new Error("gap"), { gap: [lastId + 1, +id - 1] });
           if (id !== null) { lastId = +id; $("#musubi-seq").textContent = id; }
           if (name === "order_updated") upsertOrder(JSON.parse(data));
           else if (name === "quote_received") {
@@ -172,6 +175,7 @@ async function startMusubi(cfg) {
         });
       } catch (e) {
         if (e.status === 401) token = await musubiToken(cfg).catch(() => token);
+        if (e.gap) { status(`musubi: gap ${e.gap[0]}–${e.gap[1]}, resuming`); continue; }
       }
       conn("musubi-conn", "reconnecting", `reconnecting from seq ${lastId + 1}…`);
       await sleep(500);
@@ -213,11 +217,12 @@ function table(res) {
 }
 async function startBroker(cfg) {
   if (!cfg) { $("#broker-who").textContent = "no demo login (seed none)"; return; }
-  const profile = await fetch("/sign/in", { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ login: cfg.login, password: cfg.password }) }).then((r) => r.json());
-  const token = profile.__token;
+  const signIn = async () => (await fetch("/sign/in", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ login: cfg.login, password: cfg.password }) }).then((r) => r.json())).__token;
+  let token = await signIn();
   $("#broker-who").textContent = `login ${cfg.login}`;
-  const auth = { Authorization: token, "Content-Type": "application/json" };
+  const auth = { "Content-Type": "application/json" };
+  Object.defineProperty(auth, "Authorization", { enumerable: true, get: () => token });
   const list = await fetch("/market/short/list", { headers: auth }).then((r) => r.json());
   const symbols = table(list.assets).map((a) => a.symbol);
   const tbody = $("#watch tbody");
@@ -257,6 +262,7 @@ async function startBroker(cfg) {
     ws.onmessage = (m) => {
       if (m.data === "pong") return;
       const msg = JSON.parse(m.data);
+      if (msg.event === "authorization" && !msg.success) { signIn().then((t) => { token = t; }, () => {}); return; }
       if (msg.event === "authorization" && msg.success) {
         ws.send(JSON.stringify({ event: "subscribe", data: symbols }));
         if (resumeFrom === null || resumeFrom >= msg.seq) { seq = msg.seq; conn("broker-conn", "live", resumeFrom === null ? "live" : `live again from seq ${msg.seq + 1}`); }
@@ -332,7 +338,7 @@ async function startOrderEntry(cfg) {
   setInterval(refreshBook, 1000); refreshBook();
   const tape = (ev) => {
     const d = ev.data || ev;
-    $("#tape tbody").prepend(el("tr", { "data-seq": String(ev.seq) }, el("td", {}, String(ev.seq)), el("td", {}, d.status), el("td", {}, String(d.orderId)),
+    $("#tape tbody").prepend(el("tr", { "data-seq": String(ev.seq) }, el("td", {}, String(ev.seq)), el("td", {}, d.status), el("td", {}, `${d.side || ""} ${d.orderId ?? "–"}`),
       el("td", {}, String(d.filledQty)), el("td", {}, String(d.fillPrice ?? "")), el("td", {}, String(d.leavesQty))));
     while ($("#tape tbody").children.length > 30) $("#tape tbody").lastChild.remove();
   };

@@ -150,6 +150,10 @@ async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: st
         opened = (await agent.get(f"/api/v1/order-entry/accounts/{agent.account}/open-orders")).json()
         assert order_id in {str(o["orderId"]) for o in opened["orders"]}
 
+        # the page's ticket raised the account's payload nonce floor: the API agent continues above it
+        boot = (await agent.get(f"/api/v1/accounts/{agent.account}/bootstrap")).json()
+        agent.payload_nonce = boot["nonceFloor"]
+
         # a cut stream: an event withheld from live delivery, then every subscriber cut; each pane
         # shows reconnecting, then resumed from the missing seq, replayed from the ring
         streams = {
@@ -183,6 +187,27 @@ async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: st
             states = [(state, text) for (pid, state, text) in log if pid == f"{pane}-conn"]
             assert states[-2][0] == "reconnecting", states
             assert states[-1] == ("resumed", f"resumed from seq {head + 1} (ring)"), states
+        # a gap in a live stream (one event withheld, the next delivered): Order Entry fills it
+        # through the REST gap-fill (frames carry prevSeq), Musubi resumes from the last id seen
+        head = (await c.get(f"/_admin/streams/order-entry/{agent.account}", **admin)).json()["head"]
+        await c.post(f"/_admin/streams/order-entry/{agent.account}/skip", json={"count": 1}, **admin)
+        hidden = (await agent.place(market, "Bid", 1, BY_ID[market].min_qty, "gtc"))["orderId"]
+        shown = (await agent.place(market, "Bid", 1, BY_ID[market].min_qty, "gtc"))["orderId"]
+        await page.wait_for_selector(
+            f"#oe-conn:has-text('gap {head + 1}–{head + 1} filled (ring)')", timeout=10_000
+        )
+        for oid in (hidden, shown):
+            await page.wait_for_selector(f"#tape tbody tr:has-text('{oid}')", timeout=5_000)
+        head = (await c.get(f"/_admin/streams/musubi/{cfg['musubi']['party_id']}", **admin)).json()["head"]
+        await c.post(f"/_admin/streams/musubi/{cfg['musubi']['party_id']}/skip", json={"count": 1}, **admin)
+        gap_order = await c.post("/api/v1/orders", json=await _order_body(c, parties), headers=sender)
+        gap_intent = gap_order.json()["data"]["intent_id"]
+        assert (await c.post(f"/api/v1/orders/{gap_intent}/accept", headers=auth)).status_code == 200
+        await page.wait_for_selector(
+            f"#musubi-conn:has-text('resumed from seq {head + 1} (ring)')", timeout=10_000
+        )
+        await page.wait_for_selector(f".col[data-status='PENDING'] #order-{gap_intent}", timeout=5_000)
+
         await page.wait_for_selector("#tape tbody tr[data-seq]", timeout=5_000)
         tape = [
             int(s)
