@@ -89,10 +89,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.include_router(asyncapi.router)
     app.include_router(dashboard.router)
     app.include_router(admin.router)
-    app.include_router(integrator.router)
     for fam in reg:
         for router in fam.routers:
             app.include_router(router)
         if fam.admin_router is not None:
             app.include_router(fam.admin_router, prefix="/_admin", dependencies=[AdminAuth], tags=["control"])
+    app.include_router(integrator.router)  # after the families: their routes are matched first
     return app

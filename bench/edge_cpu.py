@@ -2,13 +2,18 @@
 authenticated Musubi GET (`/whoami`), driven by direct ASGI calls. CPU time (process_time)
 rather than wall time, so a loaded machine disturbs the comparison less.
 
-    python -m bench.edge_cpu [--requests 5000] [--rounds 7]
+    python -m bench.edge_cpu [--requests 5000] [--rounds 7] [--base-edge OLD/app/edge.py]
+
+With `--base-edge`, another version of `app/edge.py` (e.g. from `git show REV:app/edge.py`) wraps
+the same app in alternate rounds, so the two edges are compared in one process on one loaded
+machine; the minimum over rounds is the least disturbed figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -47,7 +52,7 @@ async def call(
     return out["status"], out["body"]
 
 
-async def main(n: int, rounds: int) -> None:
+async def main(n: int, rounds: int, base_edge: str | None) -> None:
     import orjson
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,23 +69,32 @@ async def main(n: int, rounds: int) -> None:
             )
             token = orjson.loads(answer)["data"]["token"]
             auth = [(b"authorization", f"Bearer {token}".encode())]
-            results: dict[str, list[float]] = {"/health": [], "/whoami": []}
+            await call(stack, "GET", "/health", [])  # builds the middleware stack
+            edges = {"edge": app.middleware_stack}
+            if base_edge:
+                spec = importlib.util.spec_from_file_location("base_edge", base_edge)
+                assert spec is not None and spec.loader is not None
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+                edges["base edge"] = mod.Edge(app.middleware_stack.app, app)
+            results: dict[tuple[str, str], list[float]] = {}
             for _ in range(rounds):
                 for path, headers in (("/health", []), ("/whoami", auth)):
-                    t0 = time.process_time()
-                    for _ in range(n):
-                        status, _ = await call(stack, "GET", path, headers)
-                        assert status == 200
-                    results[path].append((time.process_time() - t0) / n * 1e6)
-            for path, xs in results.items():
-                print(
-                    f"{path:8} {statistics.median(xs):7.1f} µs CPU/request (min {min(xs):.1f}, rounds {len(xs)})"
-                )
+                    for name, edge in edges.items():
+                        app.middleware_stack = edge
+                        t0 = time.process_time()
+                        for _ in range(n):
+                            status, _ = await call(stack, "GET", path, headers)
+                            assert status == 200
+                        results.setdefault((path, name), []).append((time.process_time() - t0) / n * 1e6)
+            for (path, name), xs in results.items():
+                print(f"{path:8} {name:10} {statistics.median(xs):7.1f} µs CPU/request (min {min(xs):.1f})")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--base-edge", default=None)
     a = ap.parse_args()
-    asyncio.run(main(a.requests, a.rounds))
+    asyncio.run(main(a.requests, a.rounds, a.base_edge))
