@@ -32,7 +32,7 @@ def chromium() -> str:
     return CHROMIUM
 
 
-async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: str) -> None:
+async def test_dashboard_is_live_in_a_real_browser(db_url: str, chromium: str) -> None:
     """No console errors, nothing loaded from outside refserver; history shown on load; quotes tick
     for all 20 symbols; orders created from the page in the broker, Musubi and Order Entry; every
     cut stream shown reconnecting then resumed (from the ring); the coverage pane and chaos switch."""
@@ -44,7 +44,7 @@ async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: st
     from tests.order_entry.helpers import OE, Creds
 
     settings = make_settings(
-        sqlite_url,
+        db_url,
         seed="demo",
         clock="frozen",
         musubi_quote_delay_ms=1_000,
@@ -240,6 +240,63 @@ async def test_dashboard_is_live_in_a_real_browser(sqlite_url: str, chromium: st
         await browser.close()
         assert errors == []
         assert outside == []
+
+
+async def test_dashboard_shows_a_resume_served_from_sql(sqlite_url: str, chromium: str) -> None:
+    """A cut stream whose missing events have left the ring (retention passed on the domain clock)
+    shows `resumed from seq N (sql)` on both the Musubi pane (the SSE's X-Resume-Source) and the
+    Order Entry pane, and the replayed events still arrive."""
+    from playwright.async_api import async_playwright
+
+    from app.engine.musubi.service import demo_party_id
+    from app.engine.order_entry.markets import BY_ID
+    from app.engine.order_entry.service import DEMO_AGENTS
+    from tests.order_entry.helpers import OE, Creds
+
+    settings = make_settings(sqlite_url, seed="demo", clock="frozen", ring_retention_ms=1_000)
+    async with (
+        live_server(settings) as live,
+        async_playwright() as pw,
+        httpx.AsyncClient(base_url=live.base_url) as c,
+    ):
+        admin = {"headers": ADMIN_HEADERS}
+        cfg = (await c.get("/_admin/dashboard", **admin)).json()
+        sender = {"Authorization": f"Bearer {await _musubi_token(c, 'sender-institution')}"}
+        agent = OE(c, Creds.from_json(DEMO_AGENTS[0].to_json()))
+        market = min(BY_ID)
+        browser = await pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(f"{live.base_url}/#admin={ADMIN}")
+        await page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        for pane in ("musubi", "oe"):
+            await page.wait_for_selector(f"#{pane}-conn[data-state='live']", timeout=10_000)
+
+        party = cfg["musubi"]["party_id"]
+        streams = {"musubi": party, "order-entry": agent.account}
+        heads = {
+            f: (await c.get(f"/_admin/streams/{f}/{s}", **admin)).json()["head"] for f, s in streams.items()
+        }
+        for family, stream in streams.items():
+            await c.post(f"/_admin/streams/{family}/{stream}/skip", json={"count": 1}, **admin)
+        body = await _order_body(c, {"sender_custodian_party_id": demo_party_id("CustodianA")})
+        intent = (await c.post("/api/v1/orders", json=body, headers=sender)).json()["data"]["intent_id"]
+        order_id = str((await agent.place(market, "Bid", 1, BY_ID[market].min_qty, "gtc"))["orderId"])
+        await c.post("/_admin/clock", json={"action": "advance", "ms": 2_000}, **admin)
+        for family, stream in streams.items():
+            await c.post(f"/_admin/streams/{family}/{stream}/disconnect", **admin)
+        await page.wait_for_selector(
+            f"#musubi-conn:has-text('resumed from seq {heads['musubi'] + 1} (sql)')", timeout=10_000
+        )
+        await page.wait_for_selector(
+            f"#oe-conn:has-text('resumed from seq {heads['order-entry'] + 1} (sql)')", timeout=10_000
+        )
+        await page.wait_for_selector(f".col[data-status='PENDING'] #order-{intent}", timeout=5_000)
+        await page.wait_for_selector(f"#tape tbody tr:has-text('{order_id}')", timeout=5_000)
+        await browser.close()
+        assert errors == []
 
 
 def _symbols(prices: dict[str, list[dict[str, object]]]) -> list[object]:
