@@ -43,6 +43,9 @@ async function replaySource(family, stream, from) {
   if (!st.ring.size || st.head < st.ring.first_seq) return "sql";
   return from >= st.ring.first_seq ? "ring" : "mixed";
 }
+// random hex and UUIDs from getRandomValues (crypto.randomUUID needs a secure context)
+const rnd = (n = 8) => hex(crypto.getRandomValues(new Uint8Array(n)));
+const uuid = () => { const h = rnd(16); return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${"89ab"[parseInt(h[16], 16) & 3]}${h.slice(17, 20)}-${h.slice(20, 32)}`; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- clock + control strip
@@ -192,18 +195,17 @@ async function musubiForm(cfg, auth) {
   };
   fill("#m-custodian", "custodian"); fill("#m-receiver", "institution", cfg.party_id); fill("#m-receiver-custodian", "custodian");
   if ($("#m-receiver-custodian").options.length > 1) $("#m-receiver-custodian").selectedIndex = 1;
-  const rnd = () => Array.from(crypto.getRandomValues(new Uint8Array(8))).map((b) => b.toString(16).padStart(2, "0")).join("");
   $("#musubi-form").onsubmit = async (e) => {
     e.preventDefault();
     const body = {
       sender_custodian_party_id: $("#m-custodian").value, intent_signature: "3045022100" + rnd(),
       receiver_party_id: $("#m-receiver").value, receiver_custodian_party_id: $("#m-receiver-custodian").value,
       source_contract_id: rnd() + "#0", source_currency: $("#m-source").value, target_amount: $("#m-amount").value,
-      target_currency: $("#m-target").value, source_amount_max: $("#m-max").value, kyc_aml_ref: crypto.randomUUID(),
+      target_currency: $("#m-target").value, source_amount_max: $("#m-max").value, kyc_aml_ref: uuid(),
       jurisdiction_sender: "JP", jurisdiction_receiver: "US", memo: "from the dashboard",
     };
     const r = await fetch("/api/v1/orders", { method: "POST", body: JSON.stringify(body),
-      headers: Object.assign({ "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() }, auth()) });
+      headers: Object.assign({ "Content-Type": "application/json", "Idempotency-Key": uuid() }, auth()) });
     const out = await r.json();
     if (r.status === 201) { upsertOrder(out.data); status("order " + out.data.intent_id + " created"); }
     else status("create refused: " + (out.error ? out.error.code + " " + out.error.message + " " + JSON.stringify(out.error.details || []) : r.status));
@@ -408,7 +410,7 @@ async function orderEntryForm(cfg, markets) {
     payloadNonce = Math.max(payloadNonce + 1, Date.now());
     const action = { SpotPlaceOrder: { market: +$("#oe-market").value, side: $("#oe-side").value, price: +$("#oe-price").value,
       qty: +$("#oe-qty").value, timeInForce: $("#oe-tif").value, clientOrderId: "dash-" + payloadNonce } };
-    const body = { version: 1, idempotencyKey: crypto.randomUUID(), actions: [{
+    const body = { version: 1, idempotencyKey: uuid(), actions: [{
       payload: { account: cfg.account, nonce: payloadNonce, ts: Date.now(), action },
       signature: { scheme: "EcdsaSecp256k1", bytes: "0x" + "ab".repeat(65) } }] };
     const out = await signed(cfg, "POST", "/api/v1/order-entry/orders", body);
