@@ -294,6 +294,52 @@ async function startBroker(cfg) {
 
 // ---------------------------------------------------------------- Order Entry
 const hex = (buf) => Array.from(new Uint8Array(buf)).map((b) => b.toString(16).padStart(2, "0")).join("");
+// SHA-256 and HMAC with WebCrypto; a page served over plain http to another host is not a secure
+// context and has no crypto.subtle, so the same two functions are also written out here
+const K256 = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+  0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]);
+function sha256Plain(data) {
+  const len = data.length, padded = new Uint8Array(((len + 72) >> 6) << 6);
+  padded.set(data); padded[len] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(padded.length - 8, Math.floor(len / 0x20000000)); view.setUint32(padded.length - 4, (len << 3) >>> 0);
+  const H = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const W = new Uint32Array(64), rot = (x, n) => (x >>> n) | (x << (32 - n));
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let i = 0; i < 16; i++) W[i] = view.getUint32(off + 4 * i);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rot(W[i - 15], 7) ^ rot(W[i - 15], 18) ^ (W[i - 15] >>> 3), s1 = rot(W[i - 2], 17) ^ rot(W[i - 2], 19) ^ (W[i - 2] >>> 10);
+      W[i] = W[i - 16] + s0 + W[i - 7] + s1;
+    }
+    let [a, b, c, d, e, f, g, h] = H;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (h + (rot(e, 6) ^ rot(e, 11) ^ rot(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + W[i]) >>> 0;
+      const t2 = ((rot(a, 2) ^ rot(a, 13) ^ rot(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      h = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+    }
+    H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
+  }
+  const out = new DataView(new ArrayBuffer(32));
+  H.forEach((x, i) => out.setUint32(4 * i, x));
+  return out.buffer;
+}
+const sha256 = async (data) => (crypto.subtle ? crypto.subtle.digest("SHA-256", data) : sha256Plain(data));
+async function hmacSha256(secret, data) {
+  if (crypto.subtle) {
+    const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    return crypto.subtle.sign("HMAC", key, data);
+  }
+  let k = secret.length > 64 ? new Uint8Array(sha256Plain(secret)) : secret;
+  const pad = (x) => { const b = new Uint8Array(64); b.set(k); return b.map((v) => v ^ x); };
+  const inner = new Uint8Array(64 + data.length); inner.set(pad(0x36)); inner.set(data, 64);
+  const outer = new Uint8Array(96); outer.set(pad(0x5c)); outer.set(new Uint8Array(sha256Plain(inner)), 64);
+  return sha256Plain(outer);
+}
 let lastNonce = 0;
 async function signed(cfg, method, url, body) {
   const u = new URL(url, location.origin);
@@ -302,11 +348,10 @@ async function signed(cfg, method, url, body) {
   const nonce = Math.max(Date.now(), lastNonce + 1); lastNonce = nonce;
   const ts = Date.now();
   const query = u.search ? u.search.slice(1).split("&").sort().join("&") : "";
-  const bodyHash = hex(await crypto.subtle.digest("SHA-256", enc.encode(raw)));
+  const bodyHash = hex(await sha256(enc.encode(raw)));
   const canonical = ["SENTICORE-HMAC-V2", "sc-key:" + cfg.apiKeyId, "sc-nonce:" + nonce, "sc-timestamp:" + ts,
     "method:" + method, "path:" + u.pathname, "query:" + query, "body-sha256:" + bodyHash].join("\n");
-  const key = await crypto.subtle.importKey("raw", enc.encode(cfg.apiSecret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const sig = hex(await crypto.subtle.sign("HMAC", key, enc.encode(canonical)));
+  const sig = hex(await hmacSha256(enc.encode(cfg.apiSecret), enc.encode(canonical)));
   const r = await fetch(u.pathname + u.search, { method, body: raw || undefined, headers: {
     "SC-Auth-Version": "2", "SC-Key": cfg.apiKeyId, "SC-Nonce": String(nonce), "SC-Timestamp": String(ts),
     "SC-Passphrase": cfg.apiPassphrase, "SC-Signature": sig, "Content-Type": "application/json" } });

@@ -299,6 +299,39 @@ async def test_dashboard_shows_a_resume_served_from_sql(sqlite_url: str, chromiu
         assert errors == []
 
 
+async def test_dashboard_signs_order_entry_calls_without_webcrypto(sqlite_url: str, chromium: str) -> None:
+    """Opened over plain http under another host name (not a secure context: no crypto.subtle),
+    the page still HMAC-signs Order Entry calls: the tape fills from history and an order placed
+    from the page is accepted."""
+    from playwright.async_api import async_playwright
+
+    from app.engine.order_entry.markets import BY_ID
+
+    settings = make_settings(sqlite_url, seed="demo", clock="frozen")
+    async with live_server(settings) as live, async_playwright() as pw:
+        flags = [*FLAGS, "--host-resolver-rules=MAP refserver.test 127.0.0.1"]
+        browser = await pw.chromium.launch(executable_path=chromium, args=flags)
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(f"http://refserver.test:{live.port}/#admin={ADMIN}")
+        await page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        assert await page.evaluate("window.isSecureContext || !!crypto.subtle") is False
+        await page.wait_for_selector("#oe-conn[data-state='live']", timeout=10_000)
+        market = int(await page.eval_on_selector("#oe-market", "e => e.value"))
+        await page.fill("#oe-price", "1")
+        await page.fill("#oe-qty", str(BY_ID[market].min_qty))
+        await page.click("#oe-place")
+        await page.wait_for_function(
+            "/^order \\S+ accepted$/.test(document.querySelector('#status').textContent)"
+        )
+        order_id = (await page.inner_text("#status")).split()[1]
+        await page.wait_for_selector(f"#tape tbody tr:has-text('{order_id}')", timeout=10_000)
+        await browser.close()
+        assert errors == []
+
+
 def _symbols(prices: dict[str, list[dict[str, object]]]) -> list[object]:
     return [r["symbol"] for r in prices["prices"]]
 
