@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -17,6 +18,7 @@ from app.routers.broker import deps
 from app.routers.broker.deps import (
     STR,
     Auth,
+    Caller,
     body_doc,
     body_of,
     ok,
@@ -157,17 +159,9 @@ async def market_info(request: Request, caller: Auth) -> Response:
 async def market_asset(request: Request, caller: Auth) -> Response:
     await body_of(request, caller)
     sym = _lookup(request)
-    info = ASSET_INFO.get(sym.symbol, {})
-    row = [
-        sym.symbol,
-        sym.description,
-        sym.category,
-        sym.industry,
-        sym.exchange,
-        info.get("shareholders", 0),
-        info.get("market_cap", 0),
-        icon_for(sym),
-    ]
+    # the asset page shows a subset of the short-list row's columns
+    short = dict(zip(SHORT_LIST_COLUMNS, _short_row(service(request), caller.account, sym), strict=True))
+    row = [short[c] for c in ASSET_COLUMNS]
     return table(ASSET_COLUMNS, [row])
 
 
@@ -183,28 +177,31 @@ async def watch_list(request: Request, caller: Auth) -> Response:
     return table(WATCH_COLUMNS, rows)
 
 
-@router.put(
-    "/market/watch",
-    summary="Add a symbol to the watch list",
-    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
-)
-async def watch_add(request: Request, caller: Auth) -> Response:
-    body = await body_of(request, caller)
-    svc = service(request)
-    await svc.accounts.watch_add(caller.account, fields.symbol(body.get("symbol")))
-    return ok()
+def _watch(
+    change: Callable[[BrokerService], Callable[[Account, Symbol], Awaitable[None]]],
+) -> Callable[[Request, Caller], Awaitable[Response]]:
+    """A route that adds a symbol to, or removes one from, the caller's watch list."""
+
+    async def watch(request: Request, caller: Auth) -> Response:
+        body = await body_of(request, caller)
+        await change(service(request))(caller.account, fields.symbol(body.get("symbol")))
+        return ok()
+
+    return watch
 
 
-@router.delete(
-    "/market/watch",
-    summary="Remove a symbol from the watch list",
-    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
-)
-async def watch_remove(request: Request, caller: Auth) -> Response:
-    body = await body_of(request, caller)
-    svc = service(request)
-    await svc.accounts.watch_remove(caller.account, fields.symbol(body.get("symbol")))
-    return ok()
+for _method, _name, _change, _summary in (
+    ("PUT", "watch_add", lambda svc: svc.accounts.watch_add, "Add a symbol to the watch list"),
+    ("DELETE", "watch_remove", lambda svc: svc.accounts.watch_remove, "Remove a symbol from the watch list"),
+):
+    router.add_api_route(
+        "/market/watch",
+        _watch(_change),
+        methods=[_method],
+        name=_name,
+        summary=_summary,
+        openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
+    )
 
 
 __all__ = ["MARGIN_FOREX", "router"]
