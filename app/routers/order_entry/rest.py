@@ -157,14 +157,17 @@ async def open_orders(reader: AccountRead) -> Response:
     openapi_extra=SIGNED,
 )
 async def executions(
-    reader: AccountRead,
+    signed: SignedRead,
+    account: str,
     from_seq: int | None = Query(
         None, alias="fromSeq", description="first seq wanted (events with seq >= fromSeq; default 1)"
     ),
     limit: int | None = Query(None, description="at most this many events (default 1000, max 10000)"),
 ) -> Response:
+    # the account is checked after the query is (not through AccountRead): a bad fromSeq answers 400 first
+    acct = signed.svc.agents.require_account(signed.agent, account)
     first, n = validate.gap_fill(from_seq, limit)
-    return answer(await reader.svc.queries.executions(reader.account, first, n))
+    return answer(await signed.svc.queries.executions(acct, first, n))
 
 
 @router.post("/api/v1/ws/token", summary="A single-use token for the private WebSocket", openapi_extra=SIGNED)
