@@ -34,6 +34,7 @@ from app.routers.musubi.deps import (
     secure,
     service,
 )
+from app.routers.musubi.schemas import CREATE_BODY
 
 router = APIRouter(tags=["musubi"])
 
@@ -52,25 +53,7 @@ _CREATE_FIELDS = (
     "jurisdiction_receiver",
     "memo",
 )
-_CREATE_DOC = body_doc(
-    list(_CREATE_FIELDS[:-1]),
-    {f: STR for f in _CREATE_FIELDS},
-    {
-        "sender_custodian_party_id": "CustodianA::1220…",
-        "intent_signature": "3045022100ab",
-        "receiver_party_id": "ReceiverInstitution::1220…",
-        "receiver_custodian_party_id": "CustodianB::1220…",
-        "source_contract_id": "00a3f7c21d83#0",
-        "source_currency": "JPYSC0",
-        "target_amount": "100000",
-        "target_currency": "USDCx",
-        "source_amount_max": "15500000",
-        "kyc_aml_ref": "5b6a2351-440c-4f33-98f0-81e42bcd277b",
-        "jurisdiction_sender": "JP",
-        "jurisdiction_receiver": "KR",
-        "memo": "invoice 42",
-    },
-)
+_CREATE_DOC = body_doc(list(_CREATE_FIELDS[:-1]), {f: STR for f in _CREATE_FIELDS}, CREATE_BODY)
 _CREATE_DOC["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": STR}]
 
 
