@@ -8,9 +8,15 @@ A session is a race of three tasks, the first to finish ending the others:
 
 Ticks are ephemeral: the quote pipeline builds each `t` frame once and appends it to the
 outbox of every subscribed session (no await, no per-session serialisation). The outbox is
-bounded; a session that falls behind by more than that is closed with 4008 "slow consumer",
-and so is one whose account subscription overflows. Revocation (password change, sign-out,
-disabling) closes the session with 4401; a control-API disconnect or reset with 4000.
+bounded; a session that falls behind by more than that is closed with 4008 "slow consumer".
+
+Account events go through the same outbox, in order, each batch as one entry, and their bound
+is on what the reader leaves unread (CONTRACT §1.5): a commit of any size goes out in full; the
+next one is taken from the subscription only once the socket has sent all but fewer than the
+bound, so a reader that stops reading lets the subscription overflow (4008) while one that
+keeps up never does.
+Revocation (password change, sign-out, disabling) closes the session with 4401; a control-API
+disconnect or reset with 4000.
 """
 
 from __future__ import annotations
@@ -63,9 +69,11 @@ class Session:
         self.svc = svc
         self.login = 0
         self.jti = ""
-        self.outbox: deque[str] = deque()
+        self.outbox: deque[str | list[str]] = deque()  # frames; a list: one batch of account frames
         self.outbox_max = outbox_max
+        self.unsent = 0  # account frames in the outbox
         self.wake = asyncio.Event()
+        self.drained = asyncio.Event()  # the unsent account frames went below the bound
         self.closing: tuple[int, str] | None = None
         self.symbols: set[str] = set()
         self.sub: Subscription | None = None
@@ -87,7 +95,9 @@ class Session:
         if self.closing is None:
             self.closing = (code, reason)
             self.outbox.clear()
+            self.unsent = 0
             self.wake.set()
+            self.drained.set()
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -214,6 +224,7 @@ class Session:
     async def _account(self) -> None:
         sub = self.sub
         assert sub is not None
+        sub.on_lag = self.drained.set  # a subscription that overflows while we wait ends the wait
         while self.closing is None:
             try:
                 batch = await sub.next_batch()
@@ -225,14 +236,16 @@ class Session:
                 return
             if self.closing is not None:
                 return
-            if len(self.outbox) + len(batch) > self.outbox_max:
-                self.kick(CLOSE_SLOW, "slow consumer")
-                return
-            self.outbox.extend(e.data.decode() for e in batch)
+            self.outbox.append([e.data.decode() for e in batch])
+            self.unsent += len(batch)
             self.wake.set()
+            while self.unsent >= self.outbox_max and self.closing is None and not sub.lagged:
+                self.drained.clear()
+                await self.drained.wait()
 
     async def _sender(self) -> None:
         outbox = self.outbox
+        bound = self.outbox_max
         send = self.ws.send
         while True:
             await self.wake.wait()
@@ -240,7 +253,17 @@ class Session:
             while outbox:
                 if self.closing is not None:
                     return
-                await send({"type": "websocket.send", "text": outbox.popleft()})
+                item = outbox.popleft()
+                if isinstance(item, str):
+                    await send({"type": "websocket.send", "text": item})
+                    continue
+                for text in item:
+                    if self.closing is not None:
+                        return
+                    await send({"type": "websocket.send", "text": text})
+                    self.unsent -= 1
+                    if self.unsent < bound:
+                        self.drained.set()
             if self.closing is not None:
                 return
 
