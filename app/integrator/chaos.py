@@ -32,6 +32,7 @@ from app.clock import iso_ms, wall_ms
 from app.engine.errors import InvalidInput
 
 DEFAULT_STATUSES = (500, 502, 503)
+_TOKENS_KEPT = 10_000  # tokens remembered as expired by chaos
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class Chaos:
         self._cut_rng = random.Random(f"{seed}:disconnects")
         self._token_rng = random.Random(f"{seed}:tokens")
         self._gap_left: dict[tuple[str, str], int] = {}
+        self._expired_tokens: dict[str, None] = {}  # insertion-ordered, at most _TOKENS_KEPT
         self.http_active = cfg.error_rate > 0 or cfg.latency_ms is not None
         if cfg.gap_every_events is not None:
             self.streams.observe(self._on_commit)
@@ -249,13 +251,20 @@ class Chaos:
         return HttpChaos(status if err else None, latency or None)
 
     # --- tokens --------------------------------------------------------------------------------
-    def expire_token(self, family: str, caller: str | None = None) -> bool:
-        """Asked by a family when it checks a token: True means refuse it as expired."""
+    def expire_token(self, family: str, caller: str | None = None, token: str | None = None) -> bool:
+        """Asked by a family when it checks a token: True means refuse it as expired. One draw
+        per check; a `token` once expired stays expired (no new draw)."""
         cfg = self.config
         if cfg is None or cfg.expire_rate <= 0 or not self._applies(family):
             return False
+        if token is not None and token in self._expired_tokens:
+            return True
         if self._token_rng.random() >= cfg.expire_rate:
             return False
+        if token is not None:
+            self._expired_tokens[token] = None
+            if len(self._expired_tokens) > _TOKENS_KEPT:
+                del self._expired_tokens[next(iter(self._expired_tokens))]
         self.counts["token_expiries"] += 1
         self._journal(family, "TOKEN", caller or "", {"token_expired": True})
         return True

@@ -6,6 +6,7 @@ in one write (several frames in one chunk), and each frame is the stored JSON by
 heartbeat, disconnect watcher); the first to finish ends the others. The stream ends when the
 hub ends the subscription (`StreamEnded`: control-API disconnect, reset, slow consumer) — the
 SSE answer to each is the end of the response; the client resumes with `Last-Event-ID`.
+Client coverage (§7.1) is told of the subscription, the kinds delivered and a slow-consumer end.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from starlette.types import Receive, Scope, Send
 from app.clock import iso_ms
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import FAMILY
-from app.engine.streams import Event, StreamEnded, Subscription
+from app.engine.streams import Event, SlowConsumer, StreamEnded, Subscription
+from app.integrator.coverage import Coverage
 from app.routers.kit import race
 from app.routers.musubi.deps import MARKET_MAKER, PARTIES, SECURITY, caller, service
 
@@ -58,8 +60,10 @@ class EventStream(Response):
         heartbeat_ms: int,
         now_ms: Callable[[], int],
         servers: tuple[Any, ...] = (),
+        coverage: tuple[Coverage, str, str] | None = None,
     ) -> None:
         self.servers = servers
+        self.coverage = coverage  # (recorder, caller, channel)
         self.status_code = 200
         self.background = None
         self.raw_headers = []
@@ -92,13 +96,21 @@ class EventStream(Response):
         return any(getattr(srv, "should_exit", False) for srv in self.servers)
 
     async def _sender(self, send: Send) -> None:
-        sub, ref = self.sub, self.ref
+        sub, ref, cov = self.sub, self.ref, self.coverage
         try:
             while True:
                 batch = await sub.next_batch()
                 chunk = frames(batch, ref)
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if cov is not None:
+                        cov[0].delivered(
+                            FAMILY, cov[1], cov[2], (e.kind for e in batch if ref is None or e.ref == ref)
+                        )
+        except SlowConsumer:
+            if cov is not None:
+                cov[0].slow(FAMILY, sub.state.stream)
+            return
         except StreamEnded:
             return
         except OSError:
@@ -131,15 +143,20 @@ class EventStream(Response):
                 return
 
 
-async def _open(request: Request, roles: frozenset[str]) -> EventStream:
+async def _open(request: Request, roles: frozenset[str], channel: str) -> EventStream:
     p = caller(request, roles, query_token=True)
     svc = service(request)
     ref, from_seq = v.stream_request(
         request.query_params.get("intent_id"), request.headers.get("last-event-id")
     )
     sub = await svc.streams.subscribe(FAMILY, p.party_id, from_seq, catch_up=False)
+    cov: Coverage = request.app.state.ctx.coverage
+    event = "subscribe" if from_seq is None else "resume"
+    cov.stream(FAMILY, p.party_id, channel, event, stream=p.party_id, source=sub.source, from_seq=from_seq)
     servers = tuple(getattr(request.app.state, "servers", ()))
-    return EventStream(sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms, servers)
+    return EventStream(
+        sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms, servers, (cov, p.party_id, channel)
+    )
 
 
 @router.get(
@@ -148,7 +165,7 @@ async def _open(request: Request, roles: frozenset[str]) -> EventStream:
     openapi_extra=SECURITY,
 )
 async def order_events(request: Request) -> Response:
-    return await _open(request, PARTIES)
+    return await _open(request, PARTIES, "musubiOrderEvents")
 
 
 @router.get(
@@ -157,4 +174,4 @@ async def order_events(request: Request) -> Response:
     openapi_extra=SECURITY,
 )
 async def mm_events(request: Request) -> Response:
-    return await _open(request, MARKET_MAKER)
+    return await _open(request, MARKET_MAKER, "musubiMarketMakerEvents")
