@@ -283,14 +283,16 @@ async def test_control_disconnect_and_slow_consumer(sqlite_url: str) -> None:
 async def _never_reading_reader_is_cut(live: Live, http: httpx.AsyncClient, login: int, token: str) -> None:
     """Commits keep coming to a client that reads nothing: once the socket, the account queue
     and the subscription are full, the session is closed with 4008."""
-    ws = await connect(live.broker_ws_url, max_queue=1)  # the client stops reading from TCP
+    ws = await connect(live.broker_ws_url, compression=None)  # frames as large on the wire as they are
     await ws.send(orjson.dumps({"authorization": token}).decode())
     assert (await recv(ws))["success"] is True
-    body = {"kind": "n", "count": 50, "body": {"text": "x" * 4000}}
+    ws.transport.pause_reading()  # the client stops reading from TCP
+    body = {"kind": "n", "count": 20, "body": {"text": "x" * 60_000}}  # 1.2 MB a commit: buffers fill fast
     async with asyncio.timeout(30):
         while live.ctx.streams.subscriber_count("broker", str(login)):
             resp = await http.post(f"/_admin/streams/broker/{login}/events", json=body, headers=ADMIN_HEADERS)
             assert resp.status_code == 201
+    ws.transport.resume_reading()
     assert await closed_code(ws) == 4008
 
 
