@@ -8,8 +8,9 @@ token checks (expiry) give the same misbehaviour:
 - HTTP: each request of a chaos family draws (error?, which status, latency); an error answers
   in the family's shape with code `CHAOS`; latency delays the request before it is handled.
 - gaps: each committed event of a chaos family counts down its stream's draw from
-  `gap_every_events`; at zero the next `gap_size` events are withheld from live delivery
-  (`streams.skip`, exactly as the control API does), so subscribers meet a real gap.
+  `gap_every_events` (a `streams.observe` observer, after the commit reached the subscribers);
+  at zero the stream's next `gap_size` events are withheld from live delivery (`streams.skip`,
+  exactly as the control API does), so subscribers meet a real gap.
 - disconnects: every `disconnect_every_ms` (drawn; wall-clock, a transport timer) the live
   subscribers of the chaos families' streams are closed (`streams.disconnect`).
 - tokens: `expire_token(family, caller)` is the decision a family asks for when it checks a
@@ -31,6 +32,7 @@ from app.clock import iso_ms, wall_ms
 from app.engine.errors import InvalidInput
 
 DEFAULT_STATUSES = (500, 502, 503)
+_TOKENS_KEPT = 10_000  # tokens remembered as expired by chaos
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,6 @@ class Chaos:
         self.http_active = False
         self.counts: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
-        self._orig_commit: Callable[[list[Any]], None] | None = None
 
     # --- switching -----------------------------------------------------------------------------
     def configure(self, body: Any) -> ChaosConfig:
@@ -182,11 +183,10 @@ class Chaos:
         self._cut_rng = random.Random(f"{seed}:disconnects")
         self._token_rng = random.Random(f"{seed}:tokens")
         self._gap_left: dict[tuple[str, str], int] = {}
+        self._expired_tokens: dict[str, None] = {}  # insertion-ordered, at most _TOKENS_KEPT
         self.http_active = cfg.error_rate > 0 or cfg.latency_ms is not None
         if cfg.gap_every_events is not None:
-            seq = self.streams.sequencer
-            self._orig_commit = seq.on_commit
-            seq.on_commit = self._on_commit
+            self.streams.observe(self._on_commit)
         if cfg.disconnect_every_ms is not None:
             with contextlib.suppress(RuntimeError):  # no running loop: the caller starts later
                 self._task = asyncio.get_running_loop().create_task(self._disconnects(cfg))
@@ -202,9 +202,7 @@ class Chaos:
         self.active = False
         self.http_active = False
         self.config = None
-        if self._orig_commit is not None:
-            self.streams.sequencer.on_commit = self._orig_commit
-            self._orig_commit = None
+        self.streams.unobserve(self._on_commit)
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -253,29 +251,36 @@ class Chaos:
         return HttpChaos(status if err else None, latency or None)
 
     # --- tokens --------------------------------------------------------------------------------
-    def expire_token(self, family: str, caller: str | None = None) -> bool:
-        """Asked by a family when it checks a token: True means refuse it as expired."""
+    def expire_token(self, family: str, caller: str | None = None, token: str | None = None) -> bool:
+        """Asked by a family when it checks a token: True means refuse it as expired. One draw
+        per check; a `token` once expired stays expired (no new draw)."""
         cfg = self.config
         if cfg is None or cfg.expire_rate <= 0 or not self._applies(family):
             return False
+        if token is not None and token in self._expired_tokens:
+            return True
         if self._token_rng.random() >= cfg.expire_rate:
             return False
+        if token is not None:
+            self._expired_tokens[token] = None
+            if len(self._expired_tokens) > _TOKENS_KEPT:
+                del self._expired_tokens[next(iter(self._expired_tokens))]
         self.counts["token_expiries"] += 1
         self._journal(family, "TOKEN", caller or "", {"token_expired": True})
         return True
 
     # --- streams -------------------------------------------------------------------------------
     def _on_commit(self, events: list[Any]) -> None:
-        """Publish committed events; after a stream's drawn count, withhold the next few."""
-        orig = self._orig_commit
+        """A streams observer: after a stream's drawn count of committed events, withhold its
+        next few from live delivery (`streams.skip`, as the control API does)."""
         cfg = self.config
-        if orig is None:
-            return
         if cfg is None or cfg.gap_every_events is None:
-            orig(events)
             return
-        start = 0
-        for i, ev in enumerate(events):
+        heads: dict[tuple[str, str], int] = {}
+        for ev in events:
+            if self._applies(ev.family):
+                heads[(ev.family, ev.stream)] = ev.seq
+        for ev in events:
             if not self._applies(ev.family):
                 continue
             key = (ev.family, ev.stream)
@@ -284,18 +289,17 @@ class Chaos:
                 left = self._gap_rng.randint(*cfg.gap_every_events)
             left -= 1
             if left <= 0:
-                orig(events[start : i + 1])
-                start = i + 1
                 size = self._gap_rng.randint(*cfg.gap_size)
                 left = self._gap_rng.randint(*cfg.gap_every_events)
+                # the events after this commit's last one of the stream, past those already withheld
+                state = self.streams.hub.states.get(key)
+                first = heads[key] + (state.skip if state is not None else 0) + 1
                 self._skip(ev.family, ev.stream, size)
                 self.counts["gaps"] += 1
                 if self.on_gap is not None:
-                    self.on_gap(ev.family, ev.stream, ev.seq + 1)
-                self._journal(ev.family, "STREAM", ev.stream, {"gap": [ev.seq + 1, ev.seq + size]})
+                    self.on_gap(ev.family, ev.stream, first)
+                self._journal(ev.family, "STREAM", ev.stream, {"gap": [first, first + size - 1]})
             self._gap_left[key] = left
-        if start < len(events):
-            orig(events[start:])
 
     def _skip(self, family: str, stream: str, count: int) -> None:
         """`streams.skip` now: it completes without suspending for a stream already in memory

@@ -42,6 +42,10 @@ RECOVERY_PATHS = (*STREAM_RECOVERY, TOKEN_REFRESH, IDEMPOTENT_RETRY, FAULT_THEN_
 """The fixed list. Stream paths apply to a family with channels; `idempotent_retry` to a family
 whose operations take an idempotency key; the others to every family."""
 
+FIX_CHANNEL = "orderEntryFix"  # the FIX drop-copy session: a stream channel without an AsyncAPI entry
+FIXED_CHANNELS: dict[str, tuple[str, ...]] = {"order-entry": (FIX_CHANNEL,)}
+"""Channels of a family that `/asyncapi.json` does not list (added when the family is served)."""
+
 SOURCES = ("ring", "sql", "mixed")
 _METHODS = ("get", "post", "put", "patch", "delete")
 _KEYS_KEPT = 10_000  # idempotency keys remembered per family and caller
@@ -83,8 +87,11 @@ class Catalogue:
         openapi: dict[str, Any],
         family_of: Callable[[str], str | None],
         channels: dict[str, Iterable[str]],
+        fixed: dict[str, tuple[str, ...]] | None = None,
     ) -> Catalogue:
-        """`family_of(path)` names the family owning a route; `channels[family]` its channel ids."""
+        """`family_of(path)` names the family owning a route; `channels[family]` its channel ids;
+        `fixed[family]` channels outside the AsyncAPI (default `FIXED_CHANNELS`)."""
+        fixed = FIXED_CHANNELS if fixed is None else fixed
         fams: dict[str, FamilyCatalogue] = {name: FamilyCatalogue() for name in channels}
         idempotent: set[str] = set()
         schemas = (openapi.get("components") or {}).get("schemas") or {}
@@ -102,7 +109,7 @@ class Catalogue:
                     idempotent.add(fam)
         for fam, cat in fams.items():
             cat.operations.sort(key=lambda mp: (mp[1], mp[0]))
-            cat.channels = sorted(channels.get(fam, ()))
+            cat.channels = sorted({*channels.get(fam, ()), *(fixed.get(fam, ()) if fam in channels else ())})
             paths = [p for p in RECOVERY_PATHS if cat.channels or p not in STREAM_RECOVERY]
             cat.recovery = [p for p in paths if p != IDEMPOTENT_RETRY or fam in idempotent]
         return cls(fams)
@@ -204,6 +211,11 @@ class Coverage:
             self._expired.add(family)
         if idempotency_key is not None:
             self.idempotency(family, who, idempotency_key)
+
+    def token_expired(self, family: str) -> None:
+        """A token of the family was refused as expired where no HTTP answer shows it (a stream's
+        authentication); the caller's next 2xx meets `token_refresh_after_expiry`."""
+        self._expired.add(family)
 
     def idempotency(self, family: str, caller: str, key: str) -> None:
         """A request carried this idempotency key; the same key again is an idempotent retry."""

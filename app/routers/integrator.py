@@ -34,7 +34,10 @@ def catalogue(ctx: AppContext, request: Request) -> Catalogue:
             fam.name: list((fam.asyncapi() if fam.asyncapi is not None else {}).get("channels", {}))
             for fam in registry
         }
-        cov.catalogue = Catalogue.build(request.app.openapi(), family_of, channels)
+        fixed: dict[str, tuple[str, ...]] | None = (
+            None if ctx.settings.fix_port != "off" else {}
+        )  # the FIX channel only when it listens
+        cov.catalogue = Catalogue.build(request.app.openapi(), family_of, channels, fixed)
     return cov.catalogue
 
 

@@ -277,12 +277,46 @@ async def test_control_disconnect_and_slow_consumer(sqlite_url: str) -> None:
         resp = await http.post(f"/_admin/streams/broker/{login}/disconnect", headers=ADMIN_HEADERS)
         assert resp.json()["disconnected"] == 1
         assert await closed_code(ws) == 4000
+        await _never_reading_reader_is_cut(live, http, login, token)
+
+
+async def _never_reading_reader_is_cut(live: Live, http: httpx.AsyncClient, login: int, token: str) -> None:
+    """Commits keep coming to a client that reads nothing: once the socket, the account queue
+    and the subscription are full, the session is closed with 4008."""
+    ws = await connect(live.broker_ws_url, compression=None)  # frames as large on the wire as they are
+    await ws.send(orjson.dumps({"authorization": token}).decode())
+    assert (await recv(ws))["success"] is True
+    ws.transport.pause_reading()  # the client stops reading from TCP
+    body = {"kind": "n", "count": 20, "body": {"text": "x" * 60_000}}  # 1.2 MB a commit: buffers fill fast
+    async with asyncio.timeout(30):
+        while live.ctx.streams.subscriber_count("broker", str(login)):
+            resp = await http.post(f"/_admin/streams/broker/{login}/events", json=body, headers=ADMIN_HEADERS)
+            assert resp.status_code == 201
+    ws.transport.resume_reading()
+    assert await closed_code(ws) == 4008
+
+
+@pytest.mark.anyio
+async def test_reader_that_keeps_up_gets_a_commit_larger_than_the_bound(db_url: str) -> None:
+    """Regression: one commit of more events than the outbox bound closed a reader that keeps up
+    with 4008 before it got any. Now it receives every event of the commit, in order, stays open
+    for the next commit, and a reader that reads nothing is still cut off (both DBs)."""
+    settings = broker_settings(db_url, subscriber_queue_max=8)
+    async with live_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+        login, token = await user(http)
         ws, _ = await authorize(live.broker_ws_url, token)
-        resp = await http.post(
-            f"/_admin/streams/broker/{login}/events", json={"kind": "n", "count": 50}, headers=ADMIN_HEADERS
-        )
-        assert resp.status_code == 201
-        assert await closed_code(ws) == 4008
+        for _ in range(2):
+            resp = await http.post(
+                f"/_admin/streams/broker/{login}/events",
+                json={"kind": "n", "count": 500},
+                headers=ADMIN_HEADERS,
+            )
+            assert resp.status_code == 201
+            got = [f for f in await sync(ws) if f.get("event") != "t"]
+            assert len(got) == 500
+        assert len(await sync(ws)) == 0  # still open
+        await ws.close()
+        await _never_reading_reader_is_cut(live, http, login, token)
 
 
 @pytest.mark.anyio

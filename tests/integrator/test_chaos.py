@@ -109,10 +109,11 @@ async def test_gaps_follow_the_seed(sqlite_url: str) -> None:
         for stream in ("s1", "s2"):
             await _chaos(r.client, body)
             sub = await r.ctx.streams.subscribe("musubi", stream)
-            resp = await r.client.post(
-                f"/_admin/streams/musubi/{stream}/events", json={"count": 30}, headers=ADMIN_HEADERS
-            )
-            assert resp.status_code == 201
+            for _ in range(30):  # one commit each: a gap starts after the commit that drew it
+                resp = await r.client.post(
+                    f"/_admin/streams/musubi/{stream}/events", json={"count": 1}, headers=ADMIN_HEADERS
+                )
+                assert resp.status_code == 201
             # every delivered event is queued before the append answers: one batch has them all
             seqs = [e.seq for e in await asyncio.wait_for(sub.next_batch(), 5)]
             assert sub.queued == 0

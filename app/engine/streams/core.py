@@ -8,6 +8,8 @@ res = await uow.commit(write, apply)    # domain writes + events, one commit, th
 rr  = await streams.read("musubi", party_id, from_seq=1, limit=1000)   # rr.source
 sub = await streams.subscribe("broker", login, from_seq=None)          # live only
 batch = await sub.next_batch()
+streams.observe(fn)     # fn(events) after each commit reached the rings and subscribers
+streams.unobserve(fn)
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class Streams:
             ring_max_bytes=ring_max_bytes,
             now_ms=clock.now_ms,
         )
-        self.sequencer = Sequencer(db, clock, on_commit=self.hub.publish, max_batch=max_batch)
+        self.observers: list[Callable[[list[Event]], None]] = []
+        self.sequencer = Sequencer(db, clock, on_commit=self._published, max_batch=max_batch)
         self.sweep_every_s = sweep_every_s
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -82,6 +85,23 @@ class Streams:
 
     def register_encoder(self, family: str, encoder: Encoder) -> None:
         self.sequencer.register_encoder(family, encoder)
+
+    # --- observing commits ---------------------------------------------------------------------
+    def _published(self, events: list[Event]) -> None:
+        self.hub.publish(events)
+        for fn in self.observers:
+            fn(events)
+
+    def observe(self, fn: Callable[[list[Event]], None]) -> None:
+        """Call `fn(events)` with each committed batch, on the event loop, right after the
+        events reached the rings and the live subscribers (a `skip` set from `fn` withholds
+        the stream's next events, exactly as the control API's does)."""
+        if fn not in self.observers:
+            self.observers.append(fn)
+
+    def unobserve(self, fn: Callable[[list[Event]], None]) -> None:
+        if fn in self.observers:
+            self.observers.remove(fn)
 
     # --- writing -------------------------------------------------------------------------------
     async def append(self, family: str, stream: str, kind: str, body: Any, ref: str | None = None) -> Event:

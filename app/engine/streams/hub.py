@@ -94,6 +94,7 @@ class Subscription:
         self._unread = 0  # events in `_pending`
         self._waiter: asyncio.Future[None] | None = None
         self.lagged = False
+        self.on_lag: Callable[[], None] | None = None  # told when live delivery detaches it
         self.ended: StreamEnded | None = None
 
     # called by the hub, on the event loop, once per commit with that commit's events of the stream
@@ -104,6 +105,8 @@ class Subscription:
             self._pending.clear()
             self._unread = 0
             self.lagged = True
+            if self.on_lag is not None:
+                self.on_lag()
         else:
             self._pending.append(events)
             self._unread += len(events)

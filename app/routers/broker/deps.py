@@ -18,6 +18,7 @@ from app.engine import bounds
 from app.engine.broker.model import Account
 from app.engine.broker.service import BrokerService
 from app.engine.broker.sessions import Claims
+from app.engine.broker.store import FAMILY
 from app.engine.broker.validate import INVALID
 from app.engine.errors import Unauthorized
 from app.routers.kit import answer, bearer, read_json
@@ -99,6 +100,9 @@ async def authenticate(request: Request) -> Caller:
     if not token:
         raise Unauthorized("Authorization: <jwt> is required", code="PERMISSION_DENIED")
     acc, claims = service(request).sessions.authenticate(token)
+    chaos = request.app.state.ctx.chaos
+    if chaos.active and chaos.expire_token(FAMILY, str(acc.login), token):  # seeded chaos (§7.2)
+        raise Unauthorized("token expired", code="PERMISSION_DENIED")
     request.state.caller = f"broker:{acc.login}"
     login = request.query_params.get("login")
     if login is not None and not _same_login(login, acc.login):

@@ -8,9 +8,17 @@ A session is a race of three tasks, the first to finish ending the others:
 
 Ticks are ephemeral: the quote pipeline builds each `t` frame once and appends it to the
 outbox of every subscribed session (no await, no per-session serialisation). The outbox is
-bounded; a session that falls behind by more than that is closed with 4008 "slow consumer",
-and so is one whose account subscription overflows. Revocation (password change, sign-out,
-disabling) closes the session with 4401; a control-API disconnect or reset with 4000.
+bounded; a session that falls behind by more than that is closed with 4008 "slow consumer".
+
+Account events go through the same outbox, in order, each batch as one entry, and their bound
+is on what the reader leaves unread (CONTRACT §1.5): a commit of any size goes out in full; the
+next one is taken from the subscription only once the socket has sent all but fewer than the
+bound, so a reader that stops reading lets the subscription overflow (4008) while one that
+keeps up never does.
+Revocation (password change, sign-out, disabling) closes the session with 4401; a control-API
+disconnect or reset with 4000. Client coverage (§7.1) is told of the subscription (a resume
+with `last_seq`), the kinds delivered and a slow-consumer close; seeded chaos (§7.2) may refuse
+the token as expired.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from app.engine.broker.store import FAMILY
 from app.engine.broker.symbols import BY_NAME
 from app.engine.errors import DomainError
 from app.engine.streams import SlowConsumer, StreamEnded, Subscription
+from app.integrator.chaos import Chaos
+from app.integrator.coverage import Coverage
 from app.routers.broker.deps import token_of
 from app.routers.kit import race
 
@@ -57,15 +67,24 @@ def _error(message: str) -> str:
     return orjson.dumps({"event": "error", "error": "INVALID_DATA", "message": message}).decode()
 
 
+CHANNEL = "broker"  # the AsyncAPI channel id
+
+
 class Session:
-    def __init__(self, ws: WebSocket, svc: BrokerService, outbox_max: int) -> None:
+    def __init__(
+        self, ws: WebSocket, svc: BrokerService, outbox_max: int, coverage: Coverage, chaos: Chaos
+    ) -> None:
         self.ws = ws
         self.svc = svc
+        self.coverage = coverage
+        self.chaos = chaos
         self.login = 0
         self.jti = ""
-        self.outbox: deque[str] = deque()
+        self.outbox: deque[str | list[str]] = deque()  # frames; a list: one batch of account frames
         self.outbox_max = outbox_max
+        self.unsent = 0  # account frames in the outbox
         self.wake = asyncio.Event()
+        self.drained = asyncio.Event()  # the unsent account frames went below the bound
         self.closing: tuple[int, str] | None = None
         self.symbols: set[str] = set()
         self.sub: Subscription | None = None
@@ -86,8 +105,12 @@ class Session:
     def kick(self, code: int, reason: str) -> None:
         if self.closing is None:
             self.closing = (code, reason)
+            if code == CLOSE_SLOW:
+                self.coverage.slow(FAMILY, str(self.login))
             self.outbox.clear()
+            self.unsent = 0
             self.wake.set()
+            self.drained.set()
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -144,9 +167,16 @@ class Session:
                 if not isinstance(token, str):
                     raise ValueError
                 acc, claims = self.svc.sessions.authenticate(token_of(token))
-            except (DomainError, ValueError):
+            except (DomainError, ValueError) as exc:
                 await self._send(INVALID_TOKEN)
-                await self._close(CLOSE_UNAUTHORIZED, "invalid token")
+                expired = isinstance(exc, DomainError) and "expired" in exc.message
+                await self._close(CLOSE_UNAUTHORIZED, "token expired" if expired else "invalid token")
+                return False
+            chaos = self.chaos
+            if chaos.active and chaos.expire_token(FAMILY, str(acc.login), token_of(token)):
+                self.coverage.token_expired(FAMILY)  # seeded chaos (§7.2): refused as expired
+                await self._send(INVALID_TOKEN)
+                await self._close(CLOSE_UNAUTHORIZED, "token expired")
                 return False
             streams = self.svc.streams
             stream = str(acc.login)
@@ -165,6 +195,15 @@ class Session:
                 return False
             self.sub = sub
             self.login, self.jti = acc.login, claims.jti
+            self.coverage.stream(
+                FAMILY,
+                stream,
+                CHANNEL,
+                "subscribe" if last_seq is None else "resume",
+                stream=stream,
+                source=sub.source,
+                from_seq=None if last_seq is None else last_seq + 1,
+            )
             self.svc.live.attach(self)
             await self._send(f'{{"event":"authorization","success":true,"seq":{sub.target}}}')
             return True
@@ -214,6 +253,8 @@ class Session:
     async def _account(self) -> None:
         sub = self.sub
         assert sub is not None
+        sub.on_lag = self.drained.set  # a subscription that overflows while we wait ends the wait
+        caller = str(self.login)
         while self.closing is None:
             try:
                 batch = await sub.next_batch()
@@ -225,14 +266,17 @@ class Session:
                 return
             if self.closing is not None:
                 return
-            if len(self.outbox) + len(batch) > self.outbox_max:
-                self.kick(CLOSE_SLOW, "slow consumer")
-                return
-            self.outbox.extend(e.data.decode() for e in batch)
+            self.outbox.append([e.data.decode() for e in batch])
+            self.unsent += len(batch)
+            self.coverage.delivered(FAMILY, caller, CHANNEL, [e.kind for e in batch])
             self.wake.set()
+            while self.unsent >= self.outbox_max and self.closing is None and not sub.lagged:
+                self.drained.clear()
+                await self.drained.wait()
 
     async def _sender(self) -> None:
         outbox = self.outbox
+        bound = self.outbox_max
         send = self.ws.send
         while True:
             await self.wake.wait()
@@ -240,7 +284,17 @@ class Session:
             while outbox:
                 if self.closing is not None:
                     return
-                await send({"type": "websocket.send", "text": outbox.popleft()})
+                item = outbox.popleft()
+                if isinstance(item, str):
+                    await send({"type": "websocket.send", "text": item})
+                    continue
+                for text in item:
+                    if self.closing is not None:
+                        return
+                    await send({"type": "websocket.send", "text": text})
+                    self.unsent -= 1
+                    if self.unsent < bound:
+                        self.drained.set()
             if self.closing is not None:
                 return
 
@@ -260,5 +314,5 @@ async def broker_ws(websocket: WebSocket) -> None:
     ctx = websocket.app.state.ctx
     svc: BrokerService = ctx.services["broker"]
     await websocket.accept()
-    session = Session(websocket, svc, ctx.settings.subscriber_queue_max)
+    session = Session(websocket, svc, ctx.settings.subscriber_queue_max, ctx.coverage, ctx.chaos)
     await session.run()

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from app.context import AppContext
 from app.engine import bounds
 from app.engine.musubi import validate as v
-from app.engine.musubi.model import Participant, forbidden, iso
+from app.engine.musubi.model import FAMILY, Participant, forbidden, iso
 from app.engine.musubi.participants import unauthorized
 from app.engine.musubi.service import Musubi
 from app.routers.kit import JSON, MalformedBearer, bearer, read_json
@@ -49,6 +49,9 @@ def caller(conn: HTTPConnection, roles: frozenset[str], *, query_token: bool = F
     except MalformedBearer:
         raise unauthorized("malformed Authorization header: expected 'Bearer <jwt>'") from None
     p = service(conn).participants.authenticate(token)
+    chaos = conn.app.state.ctx.chaos
+    if chaos.active and chaos.expire_token(FAMILY, p.party_id, token):  # seeded chaos (§7.2)
+        raise unauthorized("token expired")
     conn.scope.setdefault("state", {})["caller"] = p.party_id
     if p.role not in roles:
         raise forbidden(f"role {p.role} may not use this route")

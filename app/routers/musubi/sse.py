@@ -6,6 +6,7 @@ in one write (several frames in one chunk), and each frame is the stored JSON by
 heartbeat, disconnect watcher); the first to finish ends the others. The stream ends when the
 hub ends the subscription (`StreamEnded`: control-API disconnect, reset, slow consumer) — the
 SSE answer to each is the end of the response; the client resumes with `Last-Event-ID`.
+Client coverage (§7.1) is told of the subscription, the kinds delivered and a slow-consumer end.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from starlette.types import Receive, Scope, Send
 from app.clock import iso_ms
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import FAMILY
-from app.engine.streams import Event, StreamEnded, Subscription
+from app.engine.streams import Event, SlowConsumer, StreamEnded, Subscription
+from app.integrator.coverage import Coverage
 from app.routers.kit import race
 from app.routers.musubi.deps import MARKET_MAKER, PARTIES, SECURITY, caller, service
 
@@ -58,8 +60,10 @@ class EventStream(Response):
         heartbeat_ms: int,
         now_ms: Callable[[], int],
         servers: tuple[Any, ...] = (),
+        coverage: tuple[Coverage, str, str] | None = None,
     ) -> None:
         self.servers = servers
+        self.coverage = coverage  # (recorder, caller, channel)
         self.status_code = 200
         self.background = None
         self.raw_headers = []
@@ -92,13 +96,21 @@ class EventStream(Response):
         return any(getattr(srv, "should_exit", False) for srv in self.servers)
 
     async def _sender(self, send: Send) -> None:
-        sub, ref = self.sub, self.ref
+        sub, ref, cov = self.sub, self.ref, self.coverage
         try:
             while True:
                 batch = await sub.next_batch()
                 chunk = frames(batch, ref)
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if cov is not None:
+                        cov[0].delivered(
+                            FAMILY, cov[1], cov[2], (e.kind for e in batch if ref is None or e.ref == ref)
+                        )
+        except SlowConsumer:
+            if cov is not None:
+                cov[0].slow(FAMILY, sub.state.stream)
+            return
         except StreamEnded:
             return
         except OSError:
@@ -131,38 +143,45 @@ class EventStream(Response):
                 return
 
 
-async def _open(request: Request, roles: frozenset[str]) -> EventStream:
+async def _open(request: Request, roles: frozenset[str], channel: str) -> EventStream:
     p = caller(request, roles, query_token=True)
     svc = service(request)
     ref, from_seq = v.stream_request(
         request.query_params.get("intent_id"), request.headers.get("last-event-id")
     )
     sub = await svc.streams.subscribe(FAMILY, p.party_id, from_seq, catch_up=False)
+    cov: Coverage = request.app.state.ctx.coverage
+    event = "subscribe" if from_seq is None else "resume"
+    cov.stream(FAMILY, p.party_id, channel, event, stream=p.party_id, source=sub.source, from_seq=from_seq)
     servers = tuple(getattr(request.app.state, "servers", ()))
-    return EventStream(sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms, servers)
+    return EventStream(
+        sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms, servers, (cov, p.party_id, channel)
+    )
 
 
-def _route(roles: frozenset[str]) -> Callable[[Request], Awaitable[Response]]:
+def _route(roles: frozenset[str], channel: str) -> Callable[[Request], Awaitable[Response]]:
     async def events(request: Request) -> Response:
-        return await _open(request, roles)
+        return await _open(request, roles, channel)
 
     return events
 
 
-for _path, _name, _roles, _summary in (
+for _path, _name, _roles, _channel, _summary in (
     (
         "/api/v1/orders/events",
         "order_events",
         PARTIES,
+        "musubiOrderEvents",
         "SSE for institutions and custodians: order_updated, quote_received, heartbeat",
     ),
     (
         "/api/v1/events",
         "mm_events",
         MARKET_MAKER,
+        "musubiMarketMakerEvents",
         "SSE for market makers: quote_request_created, quote_updated, settlement_updated, heartbeat",
     ),
 ):
     router.add_api_route(
-        _path, _route(_roles), methods=["GET"], name=_name, summary=_summary, openapi_extra=SECURITY
+        _path, _route(_roles, _channel), methods=["GET"], name=_name, summary=_summary, openapi_extra=SECURITY
     )

@@ -20,6 +20,7 @@ from app.engine.order_entry.fix.engine import FixEngine
 from app.engine.order_entry.fix.session import FixSession
 from app.engine.order_entry.fix.venue import FAMILY, Venue
 from app.families import ListenerError
+from app.integrator.coverage import FIX_CHANNEL
 
 log = logging.getLogger("refserver.fix")
 
@@ -46,7 +47,17 @@ class _Transport:
 
 
 def make_engine(ctx: AppContext) -> FixEngine:
-    return FixEngine(ctx.runtime, Venue(lambda: ctx.service(FAMILY)), ctx.settings.fix_comp_id)
+    engine = FixEngine(ctx.runtime, Venue(lambda: ctx.service(FAMILY)), ctx.settings.fix_comp_id)
+    cov = ctx.coverage  # client coverage (§7.1): the FIX session is the `orderEntryFix` channel
+
+    def on_stream(caller: str, event: str, account: str, source: str, from_seq: int | None) -> None:
+        cov.stream(FAMILY, caller, FIX_CHANNEL, event, stream=account, source=source, from_seq=from_seq)
+
+    def on_delivered(caller: str, kinds: list[str]) -> None:
+        cov.delivered(FAMILY, caller, FIX_CHANNEL, kinds)
+
+    engine.on_stream, engine.on_delivered = on_stream, on_delivered
+    return engine
 
 
 class FixListener:

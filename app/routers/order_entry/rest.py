@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from app.engine.order_entry import auth, validate
 from app.engine.order_entry.markets import MARKETS
+from app.engine.order_entry.service import FAMILY
 from app.engine.order_entry.validate import MAX_ACTIONS
 from app.routers.kit import answer
 from app.routers.order_entry.deps import AccountRead, SignedRead, signed_request
@@ -93,7 +94,20 @@ _BATCH_DOC = {**_BATCH_SCHEMA, **SIGNED}
 async def submit_orders(request: Request) -> Response:
     # the hot path: authenticated here rather than through dependency injection (same checks)
     signed = await signed_request(request)
-    return answer(await signed.svc.admission.submit(signed.agent, signed.body))
+    return _batch_answer(
+        request, signed.agent.api_key_id, await signed.svc.admission.submit(signed.agent, signed.body)
+    )
+
+
+_KEYED = b'{"idempotencyKey":"'
+
+
+def _batch_answer(request: Request, caller: str, body: bytes) -> Response:
+    """The batch answer; its `idempotencyKey` (the answer's first field) goes to client coverage."""
+    if body.startswith(_KEYED):
+        key = orjson.loads(body[len(_KEYED) - 1 : body.find(b',"results":')])
+        request.app.state.ctx.coverage.idempotency(FAMILY, caller, key)
+    return answer(body)
 
 
 router.add_api_route(
@@ -157,6 +171,7 @@ async def open_orders(reader: AccountRead) -> Response:
     openapi_extra=SIGNED,
 )
 async def executions(
+    request: Request,
     signed: SignedRead,
     account: str,
     from_seq: int | None = Query(
@@ -167,7 +182,12 @@ async def executions(
     # the account is checked after the query is (not through AccountRead): a bad fromSeq answers 400 first
     acct = signed.svc.agents.require_account(signed.agent, account)
     first, n = validate.gap_fill(from_seq, limit)
-    return answer(await signed.svc.queries.executions(acct, first, n))
+    body = await signed.svc.queries.executions(acct, first, n)
+    if from_seq is not None:  # a gap-fill read (client coverage, §7.1)
+        request.app.state.ctx.coverage.stream(
+            FAMILY, signed.agent.api_key_id, "orderEntryPrivate", "gap_fill", stream=acct, from_seq=first
+        )
+    return answer(body)
 
 
 @router.post("/api/v1/ws/token", summary="A single-use token for the private WebSocket", openapi_extra=SIGNED)

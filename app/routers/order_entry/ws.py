@@ -14,6 +14,9 @@ outcomes):
     4400  malformed fromSeq
     1012  the stream was closed by the server (control-API disconnect, reset, shutdown)
     1013  the token could not be checked (database unavailable): try again later
+
+Client coverage (§7.1) is told of the subscription (a resume with `fromSeq`), the kinds
+delivered and a slow-consumer end; seeded chaos (§7.2) may refuse the token as expired.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from app.engine.order_entry.agents import ServiceStopping, SessionRevoked
 from app.engine.order_entry.service import FAMILY, OrderEntryService
 from app.engine.order_entry.ws_tokens import TokenRefused
 from app.engine.streams import SlowConsumer, StreamClosed, StreamEnded
+from app.integrator.coverage import Coverage
 from app.routers.kit import race
 
 router = APIRouter(tags=["order-entry"])
@@ -62,12 +66,12 @@ def _text(obj: Any) -> str:
 
 @router.websocket("/api/v1/ws/private/{account}")
 async def private_ws(websocket: WebSocket, account: str) -> None:
-    await serve_private(websocket, account)
+    await serve_private(websocket, account, "orderEntryPrivate")
 
 
 @router.websocket("/api/v1/ws/bsl/{account}")
 async def bsl_ws(websocket: WebSocket, account: str) -> None:
-    await serve_private(websocket, account)
+    await serve_private(websocket, account, "orderEntryPrivateBsl")
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
@@ -76,8 +80,9 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
             await asyncio.wait_for(ws.close(code, reason[:120]), 5)
 
 
-async def serve_private(websocket: WebSocket, account: str) -> None:
+async def serve_private(websocket: WebSocket, account: str, channel: str = "orderEntryPrivate") -> None:
     ctx = websocket.app.state.ctx
+    cov: Coverage = ctx.coverage
     svc: OrderEntryService | None = ctx.services.get(FAMILY)
     await websocket.accept()
     if svc is None:
@@ -109,6 +114,10 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
     except Exception:  # the database is unavailable: try again later
         await _close(websocket, 1013, "try again later")
         return
+    if ctx.chaos.active and ctx.chaos.expire_token(FAMILY, tok.api_key_id, tok.token):  # seeded chaos (§7.2)
+        cov.token_expired(FAMILY)
+        await _close(websocket, 4401, "token expired")
+        return
     if isinstance(from_seq, str):
         await _close(websocket, 4400, from_seq)
         return
@@ -116,6 +125,9 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
     sub = await ctx.streams.subscribe(
         FAMILY, tok.account, None if from_seq is None else max(from_seq, 1), catch_up=False
     )
+    caller = tok.api_key_id
+    event = "subscribe" if from_seq is None else "resume"
+    cov.stream(FAMILY, caller, channel, event, stream=tok.account, source=sub.source, from_seq=from_seq)
     if by_frame:  # a query-token session starts with its events, nothing else
         session_id = "sess_" + secrets.token_hex(8)
         try:
@@ -142,7 +154,9 @@ async def serve_private(websocket: WebSocket, account: str) -> None:
                 batch = await sub.next_batch()
                 for ev in batch:
                     await websocket.send_text(ev.data.decode())
+                cov.delivered(FAMILY, caller, channel, [e.kind for e in batch])
         except SlowConsumer as exc:
+            cov.slow(FAMILY, tok.account)
             with contextlib.suppress(Exception):
                 await websocket.send_text(_text({"op": "resync_required", "fromSeq": exc.next_seq}))
             outcome.append(close_for(exc))

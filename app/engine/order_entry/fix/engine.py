@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.engine.order_entry.fix import store
@@ -103,8 +104,18 @@ class Renderer:
         return body
 
 
+def _ignore(*_args: Any) -> None:
+    return None
+
+
 class FixEngine:
+    """`on_stream(caller, event, account, source, from_seq)` and `on_delivered(caller, kinds)` are
+    told of each copy started (`subscribe` / `resume`: a Logon with 9000, a continuing session, a
+    ResendRequest) and of the events sent; the wiring points them at client coverage."""
+
     def __init__(self, rt: Runtime, venue: Venue, comp_id: str, *, keep_bodies: int = 1024) -> None:
+        self.on_stream: Callable[[str, str, str, str, int | None], None] = _ignore
+        self.on_delivered: Callable[[str, list[str]], None] = _ignore
         self.rt = rt
         self.venue = venue
         self.comp_id = comp_id

@@ -177,6 +177,14 @@ class FixSession:
             self._revoked("KEY_REVOKED")
             return
         self.sub = await engine.rt.streams.subscribe(FAMILY, account, from_seq=st.last_account_seq + 1)
+        resumed = not fresh or lg.from_seq is not None  # 9000, or a session continuing where it stood
+        engine.on_stream(
+            self.key_id,
+            "resume" if resumed else "subscribe",
+            account,
+            self.sub.source,
+            st.last_account_seq + 1,
+        )
         loop = asyncio.get_running_loop()
         self.tasks = [
             loop.create_task(self._pump(), name=f"fix-pump-{lg.sender}"),
@@ -279,6 +287,7 @@ class FixSession:
             out += codec.frame(codec.header(b"8", seq, self.comp, self.target, sending) + body)
         self._send(bytes(out))
         await self.transport.drain()
+        self.engine.on_delivered(self.key_id, [e.kind for _s, e in sent])
 
     # --- the client's messages -----------------------------------------------------------------
     async def _reject(self, ref_seq: int, reason: int, text: str, ref_tag: int | None = None) -> None:
@@ -387,6 +396,7 @@ class FixSession:
         cursor = begin
         renderer = engine.renderer(self.account)
         private: Tracker | None = None
+        told = False
         for run in runs:
             lo, top = max(run.out_seq, begin), min(run.out_seq + run.count - 1, end)
             if cursor < lo:
@@ -400,6 +410,9 @@ class FixSession:
                     FAMILY, self.account, acct, min(_RESEND_PAGE, last_acct - acct + 1)
                 )
                 events = [e for e in rr.events if acct <= e.seq <= last_acct]
+                if not told:  # a resume from the first account seq asked for again
+                    told = True
+                    engine.on_stream(self.key_id, "resume", self.account, rr.source, acct)
                 if not events:
                     break
                 bodies, private = await renderer.bodies_for(events, private)
