@@ -11,7 +11,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.contract.client import example_request
+from tests.contract.client import broker_token, example_request
 
 # run last, in this order: chaos on and off again (it would disturb the examples of the families),
 # then the ones that end the caller's session or wipe the state the other examples use
@@ -96,3 +96,21 @@ def test_every_operation_with_a_body_answers_413_as_declared(demo_server: str) -
             if status != 413 or errors or missing or b"PAYLOAD_TOO_LARGE" not in body:
                 failures.append(f"{method.upper()} {path}: {status} {body[:200]!r} {errors[:2]} {missing}")
     assert not failures, "\n".join(failures)
+
+
+def test_broker_settings_holding_any_json_match_the_declared_table(demo_server: str) -> None:
+    """Regression (found by the fuzzer): a setting's value is any JSON, stored as given, and GET
+    /settings once answered object and array values that the declared table refused."""
+    with httpx.Client(base_url=demo_server, timeout=30) as c:
+        doc = c.get("/openapi.json").json()
+        auth = {"Authorization": broker_token(c, "1002")}
+        values = {"layout": {"panes": [1, 2], "dark": True}, "recent": ["EURUSD", None], "zoom": 1.5}
+        assert c.post("/settings", json=values, headers=auth).status_code == 200
+        r = c.get("/settings", headers=auth)
+    assert r.status_code == 200
+    stored = {k: v for k, v in r.json()["rows"]}
+    assert {k: stored.get(k) for k in values} == values
+    ref = doc["paths"]["/settings"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
+        "$ref"
+    ]
+    assert not [e.message for e in _validator(doc, ref).iter_errors(r.json())]
