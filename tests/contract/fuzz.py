@@ -206,11 +206,13 @@ def main() -> None:
     ap.add_argument(
         "--base-url", help="fuzz a running server instead of starting one (admin token test-admin)"
     )
+    ap.add_argument("--database-url", help="the started server's database (default: a fresh SQLite file)")
     args = ap.parse_args()
     proc = None
     base = args.base_url
     if base is None:
-        proc, base, _ = start_demo_server(Path(tempfile.mkdtemp(prefix="refserver-fuzz-")))
+        tmp = Path(tempfile.mkdtemp(prefix="refserver-fuzz-"))
+        proc, base, _ = start_demo_server(tmp, database_url=args.database_url)
     try:
         t0 = time.monotonic()
         report = run(base, args.examples)

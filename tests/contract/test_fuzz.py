@@ -4,11 +4,23 @@ type or schema (`make fuzz` runs a deeper one)."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.contract import fuzz
 
 
 def test_bounded_fuzz_finds_no_server_error_and_no_nonconforming_answer(demo_server: str) -> None:
-    report = fuzz.run(demo_server, max_examples=3, deadline_s=40)
+    _bounded(demo_server)
+
+
+@pytest.mark.postgres
+def test_bounded_fuzz_on_postgresql(demo_server_pg: str) -> None:
+    """The same run against a server on PostgreSQL (its integer and text bounds differ from SQLite's)."""
+    _bounded(demo_server_pg)
+
+
+def _bounded(base_url: str) -> None:
+    report = fuzz.run(base_url, max_examples=3, deadline_s=40)
     assert report.operations >= 80, "every family's operations are fuzzed"
     found = {op: f for op, f in report.failures.items() if op not in fuzz.KNOWN}
     assert not found, found

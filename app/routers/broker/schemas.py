@@ -5,7 +5,7 @@ password demo-1001)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
@@ -111,7 +111,10 @@ BrokerSettingTable: type[BaseModel] = create_model(
     "BrokerSettingTable",
     __doc__="The caller's settings: a value is any JSON, as it was stored.",
     structure=(list[str], Field(description="the columns: key, value", examples=[["key", "value"]])),
-    rows=(list[tuple[str, Any]], Field(description="one [key, value] array per setting")),
+    rows=(
+        list[Annotated[list[Any], Field(min_length=2, max_length=2)]],
+        Field(description="one [key, value] array per setting: the key a string, the value any JSON"),
+    ),
 )
 BrokerAlertTable = _table("BrokerAlertTable", tuple(ALERT), "The caller's price alerts.")
 BrokerAlertLogTable = _table("BrokerAlertLogTable", tuple(ALERT_LOG), "The caller's alert triggers.")
