@@ -103,6 +103,7 @@ class Op:
     error: type[BaseModel] | None = None  # another error document (control routes: CoreError)
     caller: str | None = None  # the demo identity the example acts as (client_id, login, apiKeyId)
     response_headers: Mapping[str, str] = field(default_factory=dict)  # success headers: name → text
+    request: type[BaseModel] | None = None  # the JSON body's schema, where the route reads it itself
 
 
 @dataclass
@@ -128,6 +129,7 @@ its `{placeholders}` take the ids the step returns.
 """
 
 SUCCESS_TEXT = {200: "OK", 201: "Created"}
+TOO_LARGE = ("PAYLOAD_TOO_LARGE",)
 ERROR_TEXT = {
     400: "Invalid input (names the field)",
     401: "Missing or invalid credentials",
@@ -135,7 +137,7 @@ ERROR_TEXT = {
     403: "Forbidden",
     404: "Not found",
     409: "Conflict with the current state",
-    413: "Request body too large",
+    413: "Request body over REFSERVER_MAX_BODY_BYTES (default 1 MiB), refused before it is read",
     502: "Upstream settlement network unavailable",
     503: "Service unavailable (recovering from a failed write); retry",
 }
@@ -173,7 +175,7 @@ def _models(decls: list[Declarations]) -> list[type[BaseModel]]:
     seen: dict[str, type[BaseModel]] = {}
     for d in decls:
         for op in d.ops.values():
-            for m in (op.model, op.error):
+            for m in (op.model, op.error, op.request):
                 if m is not None:
                     seen.setdefault(m.__name__, m)
         seen.setdefault(d.error.__name__, d.error)
@@ -211,12 +213,15 @@ def apply(op_doc: dict[str, Any], op: Op, decl: Declarations) -> None:
         op_doc["parameters"] = params
     else:
         op_doc.pop("parameters", None)
-    if op.body is not None:
+    if op.body is not None or op.request is not None:
         rb = op_doc.setdefault("requestBody", {"required": True, "content": {}})
         content = rb.setdefault("content", {})
         media = content.setdefault("application/json", {"schema": {"type": "object"}})
-        media["example"] = op.body
-        media.pop("examples", None)
+        if op.request is not None:
+            media["schema"] = _ref(op.request)
+        if op.body is not None:
+            media["example"] = op.body
+            media.pop("examples", None)
     if op.requires:
         op_doc["x-example-requires"] = op.requires
     if op.caller:
@@ -234,7 +239,11 @@ def apply(op_doc: dict[str, Any], op: Op, decl: Declarations) -> None:
         name: {"description": text, "schema": {"type": "string"}}
         for name, text in {**family_headers, **op.response_headers}.items()
     }
-    for status, codes in sorted(op.errors.items()):
+    errors = dict(op.errors)
+    if "requestBody" in op_doc:
+        # the edge refuses a body over REFSERVER_MAX_BODY_BYTES before any route sees it
+        errors.setdefault(413, TOO_LARGE)
+    for status, codes in sorted(errors.items()):
         text = ERROR_TEXT.get(status, "Error")
         if codes:
             text += ": " + ", ".join(codes)

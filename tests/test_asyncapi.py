@@ -80,3 +80,36 @@ async def test_real_broker_frames_match_the_documented_messages(sqlite_url: str)
                     seen.setdefault(frame[0], frame)
         for kind, message in (("t", "brokerTick"), ("o", "brokerTrade"), ("b", "brokerBalance")):
             jsonschema.validate(seen[kind], _payload_schema(doc, message))
+
+
+async def test_every_message_has_an_example_that_its_schemas_accept(sqlite_url: str) -> None:
+    """Every message of the served document (each channel's, by reference or inline) carries at
+    least one example, and each example's payload and headers validate against the message's
+    payload and headers schemas, so a mock or a generated test built from it sends real frames."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        doc = (await r.client.get("/asyncapi.json")).json()
+    comps = doc["components"]
+    messages = dict(comps["messages"])
+    for cname, channel in doc["channels"].items():
+        for mname, msg in channel.get("messages", {}).items():
+            if "$ref" not in msg:
+                messages[f"{cname}.{mname}"] = msg
+            else:
+                assert msg["$ref"].removeprefix("#/components/messages/") in comps["messages"], msg
+    assert len(messages) >= 24
+    checker = jsonschema.FormatChecker()
+    wrong: list[str] = []
+    for name, msg in messages.items():
+        examples = msg.get("examples") or []
+        if not examples:
+            wrong.append(f"{name}: no example")
+        for i, ex in enumerate(examples):
+            for part in ("payload", "headers"):
+                if part not in ex:
+                    if part == "payload":
+                        wrong.append(f"{name}[{i}]: no payload")
+                    continue
+                schema = {**msg[part], "components": comps}
+                validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
+                wrong += [f"{name}[{i}].{part}: {e.message}" for e in validator.iter_errors(ex[part])]
+    assert not wrong, wrong

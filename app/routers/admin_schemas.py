@@ -123,6 +123,103 @@ class AsyncApiDocument(BaseModel):
     channels: dict[str, Any]
 
 
+# --- integrator tools (CONTRACT §7) -------------------------------------------------------------------
+class CoverageOperation(BaseModel):
+    method: str
+    path: str = Field(description="the route template, as in /openapi.json")
+    calls: int
+    statuses: dict[str, int] = Field(description="answers per HTTP status")
+    codes: dict[str, int] = Field(description="error answers per error code")
+
+
+class CoverageStream(BaseModel):
+    subscriptions: int
+    resumes: dict[str, int] = Field(description="resumes per replay source: ring, sql, mixed")
+    gap_fills: int
+    kinds: dict[str, int] = Field(description="events delivered per kind")
+
+
+class CoverageRecovery(BaseModel):
+    met: bool
+    count: int
+
+
+class FamilyCoverage(BaseModel):
+    operations: list[CoverageOperation]
+    streams: dict[str, CoverageStream] = Field(description="per AsyncAPI channel")
+    recovery: dict[str, CoverageRecovery] = Field(
+        description="resume_after_cut, gap_recovered, reconnect_after_slow_consumer, "
+        "token_refresh_after_expiry, idempotent_retry, fault_then_success"
+    )
+    met: int
+    of: int
+    missing: list[str] = Field(description="each catalogue item not met yet")
+
+
+class Coverage(BaseModel):
+    since_ms: int = Field(description="domain time of the start or the last reset")
+    callers: list[str] = Field(description="Musubi party ids, broker logins, Order Entry apiKeyIds")
+    families: dict[str, FamilyCoverage]
+    met: int
+    of: int
+
+
+class ChaosHttp(BaseModel):
+    error_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered with an error")
+    statuses: list[int] = Field(
+        [500, 502, 503], min_length=1, description="the error statuses drawn from (400-599)"
+    )
+    latency_ms: list[int] | None = Field(
+        None, min_length=2, max_length=2, description="[lo, hi]: a delay drawn per request (0-60000)"
+    )
+
+
+class ChaosStreams(BaseModel):
+    disconnect_every_ms: list[int] | None = Field(
+        None, min_length=2, max_length=2, description="[lo, hi]: close live subscribers (wall clock)"
+    )
+    gap_every_events: list[int] | None = Field(
+        None, min_length=2, max_length=2, description="[lo, hi]: committed events between two gaps"
+    )
+    gap_size: list[int] = Field(
+        [1, 1], min_length=2, max_length=2, description="[lo, hi]: events withheld per gap"
+    )
+
+
+class ChaosTokens(BaseModel):
+    expire_rate: float = Field(0.0, ge=0, le=1, description="share of token checks refused as expired")
+
+
+class ChaosRequest(BaseModel):
+    """Seeded chaos: every part optional; the same seed and request sequence, the same misbehaviour."""
+
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    families: list[str] | None = Field(None, description="the families it applies to (default: all)")
+    http: ChaosHttp | None = None
+    streams: ChaosStreams | None = None
+    tokens: ChaosTokens | None = None
+
+
+class ChaosCounts(BaseModel):
+    http_errors: int
+    http_delays: int
+    disconnects: int
+    gaps: int
+    token_expiries: int
+
+
+class ChaosState(BaseModel):
+    """`{"active": false}`, or the configuration in force with what it has done so far."""
+
+    active: bool
+    seed: int | None = None
+    families: list[str] | None = None
+    http: ChaosHttp | None = None
+    streams: ChaosStreams | None = None
+    tokens: ChaosTokens | None = None
+    counts: ChaosCounts | None = None
+
+
 BAD = {400: ("INVALID_REQUEST",)}
 NO_FAMILY = {404: ("NOT_FOUND",)}
 STREAM = {"family": "broker", "stream": "1001"}
@@ -202,6 +299,35 @@ def declarations(registry: Registry) -> Declarations:
             path={"family": "broker", "stream": "example"},
             body={"kind": "note", "body": {"text": "hello"}, "count": 1},
         ),
+        ("GET", "/_admin/coverage"): control(
+            Coverage,
+            "Client coverage (CONTRACT §7.1): per family, what each caller's traffic exercised since "
+            "start or the last reset (operations with statuses and error codes, stream channels, "
+            "recovery paths) against the catalogue, with what is still missing. `family` and "
+            "`caller` narrow it.",
+            BAD,
+            query={"family": "musubi"},
+        ),
+        ("GET", "/_admin/chaos"): control(
+            ChaosState, "The seeded chaos in force and what it has done so far (`active` false: none).", {}
+        ),
+        ("POST", "/_admin/chaos"): control(
+            ChaosState,
+            "Switch on seeded chaos (CONTRACT §7.2), replacing any in force: HTTP errors in the "
+            "family's shape with code `CHAOS` and latency, stream disconnects and gaps, tokens "
+            "refused as expired. Control routes are never affected; a reset starts it again from "
+            "its first draw.",
+            BAD,
+            request=ChaosRequest,
+            body={
+                "seed": 42,
+                "families": ["musubi"],
+                "http": {"error_rate": 0.1, "statuses": [503], "latency_ms": [0, 50]},
+                "streams": {"gap_every_events": [20, 50], "gap_size": [1, 3]},
+                "tokens": {"expire_rate": 0.05},
+            },
+        ),
+        ("DELETE", "/_admin/chaos"): control(ChaosState, "Stop chaos.", {}),
         ("GET", "/_admin/dashboard"): control(
             dashboard_model(registry), "The demo identity per family that the live dashboard acts as.", {}
         ),

@@ -16,8 +16,11 @@ import pytest
 from tests.contract.client import ADMIN_TOKEN
 
 
-def start_demo_server(tmp: Path, clock: str = "frozen") -> tuple[subprocess.Popen[str], str, int]:
-    """Start a demo server on free ports; return it, its base URL and its broker WebSocket port."""
+def start_demo_server(
+    tmp: Path, clock: str = "frozen", database_url: str | None = None
+) -> tuple[subprocess.Popen[str], str, int]:
+    """Start a demo server on free ports (a fresh SQLite file in `tmp` unless `database_url` is
+    given); return it, its base URL and its broker WebSocket port."""
     env = {**os.environ, "REFSERVER_LOG_LEVEL": "warning"}
     cmd = [
         sys.executable,
@@ -30,7 +33,7 @@ def start_demo_server(tmp: Path, clock: str = "frozen") -> tuple[subprocess.Pope
         "--seed", "demo",
         "--clock", clock,
         "--admin-token", ADMIN_TOKEN,
-        "--database-url", f"sqlite:///{tmp / 'contract.db'}",
+        "--database-url", database_url or f"sqlite:///{tmp / 'contract.db'}",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     assert proc.stdout is not None
@@ -49,6 +52,16 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc, base, _ = start_demo_server(tmp_path_factory.mktemp("contract"))
     try:
         httpx.get(base + "/health", timeout=10).raise_for_status()
+        yield base
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def demo_server_pg(pg_url: str, tmp_path: Path) -> Iterator[str]:
+    """The same demo server on a fresh PostgreSQL database (skipped without TEST_DATABASE_URL)."""
+    proc, base, _ = start_demo_server(tmp_path, database_url=pg_url)
+    try:
         yield base
     finally:
         stop(proc)

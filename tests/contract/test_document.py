@@ -142,3 +142,22 @@ def test_response_headers_are_declared_where_the_server_sends_them(doc: dict[str
     assert "headers" not in doc["paths"]["/_admin/musubi/network"]["get"]["responses"]["200"]
     limits = doc["paths"]["/api/v1/order-entry/limits"]["get"]["responses"]["200"]
     assert "x-bsl-contract" in limits["headers"]
+
+
+def test_every_operation_with_a_body_declares_413_in_its_family_shape(doc: dict[str, Any]) -> None:
+    """The edge refuses a body over REFSERVER_MAX_BODY_BYTES with 413 PAYLOAD_TOO_LARGE (CONTRACT §6)
+    before any route reads it, in the family's error shape; the control routes answer as the core."""
+    wrong = []
+    for method, path, op in _ops(doc):
+        if "requestBody" not in op:
+            continue
+        r413 = op["responses"].get("413")
+        other = next(s for s in op["responses"] if s in ("400", "401"))
+        if (
+            r413 is None
+            or r413["x-error-codes"] != ["PAYLOAD_TOO_LARGE"]
+            or r413["content"] != op["responses"][other]["content"]
+        ):
+            wrong.append(f"{method} {path}")
+    assert not wrong, wrong
+    assert "413" not in doc["paths"]["/api/v1/orders"]["get"]["responses"], "only where a body is taken"

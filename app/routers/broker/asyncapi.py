@@ -177,8 +177,8 @@ def asyncapi() -> dict[str, Any]:
             subscription,
             {"event": "subscribe", "data": ["eurusd", "btcusd"]},
         ),
-        "brokerPing": _message("brokerPing", "Plain text ping", {"const": "ping"}),
-        "brokerPong": _message("brokerPong", "Plain text pong", {"const": "pong"}),
+        "brokerPing": _message("brokerPing", "Plain text ping", {"const": "ping"}, "ping"),
+        "brokerPong": _message("brokerPong", "Plain text pong", {"const": "pong"}, "pong"),
         "brokerTick": _message(
             "brokerTick", "Quote tick", tick, ["t", "EURUSD", 1.10012, 1.10024, 1775481000]
         ),

@@ -5,7 +5,7 @@ password demo-1001)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
@@ -107,7 +107,15 @@ BrokerSymbolTable = _table("BrokerSymbolTable", tuple(SHORT), "Symbols with spec
 BrokerAssetTable = _table("BrokerAssetTable", tuple(ASSET), "One symbol's asset details.")
 BrokerWatchTable = _table("BrokerWatchTable", tuple(WATCH), "The watch list with live bid/ask.")
 BrokerScriptTable = _table("BrokerScriptTable", tuple(SCRIPT), "The caller's scripts.")
-BrokerSettingTable = _table("BrokerSettingTable", ("key", "value"), "The caller's settings.")
+BrokerSettingTable: type[BaseModel] = create_model(
+    "BrokerSettingTable",
+    __doc__="The caller's settings: a value is any JSON, as it was stored.",
+    structure=(list[str], Field(description="the columns: key, value", examples=[["key", "value"]])),
+    rows=(
+        list[Annotated[list[Any], Field(min_length=2, max_length=2)]],
+        Field(description="one [key, value] array per setting: the key a string, the value any JSON"),
+    ),
+)
 BrokerAlertTable = _table("BrokerAlertTable", tuple(ALERT), "The caller's price alerts.")
 BrokerAlertLogTable = _table("BrokerAlertLogTable", tuple(ALERT_LOG), "The caller's alert triggers.")
 _TradeRows = _table("BrokerTradeRows", tuple(TRADE), "")

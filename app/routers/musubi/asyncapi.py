@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.musubi.model import CURRENCIES, FAILURE_REASONS, QUOTE_STATUSES, STATUSES
+from app.routers.musubi.schemas import CUSTODIAN_A, CUSTODIAN_B, RECEIVER, SENDER
 
 _TS = {"type": "string", "format": "date-time", "example": "2025-03-15T09:00:00.000Z"}
 _TS_NULL = {"type": ["string", "null"], "format": "date-time"}
@@ -102,13 +103,110 @@ SETTLEMENT = _obj(
 HEARTBEAT = _obj({"timestamp": _TS})
 
 
+# --- examples: one settled-to-be order of the demo participants, as the server sends it ------------
+MAKER = "MarketMakerA::12206efcb905392b89684c8949ee7d67750c92a5aff2b47c4fc036d18ddb6bec9b95"
+_IID = "a87d9370-2fca-4ae4-80f3-776d55a7d724"
+_QID = "ed5b0776-cd2f-4c89-a87b-eb15a402dfcf"
+_AT = "2025-03-15T09:00:00.000Z"
+_LATER = "2025-03-15T09:00:09.120Z"
+_UNTIL = "2025-03-15T09:01:08.000Z"
+_EXPIRES = "2025-03-15T09:05:00.000Z"
+_QUOTE_EXAMPLE: dict[str, Any] = {
+    "quote_id": _QID,
+    "intent_id": _IID,
+    "market_maker_party_id": MAKER,
+    "fx_rate": "150.25",
+    "target_amount": "100000",
+    "source_amount": "15025000",
+    "valid_until": _UNTIL,
+    "status": "PENDING",
+    "created_at": "2025-03-15T09:00:08.000Z",
+}
+EXAMPLES: dict[str, tuple[int | None, dict[str, Any]]] = {
+    "order_updated": (
+        4,
+        {
+            "intent_id": _IID,
+            "status": "QUOTED",
+            "sender_party_id": SENDER,
+            "sender_custodian_party_id": CUSTODIAN_A,
+            "receiver_party_id": RECEIVER,
+            "receiver_custodian_party_id": CUSTODIAN_B,
+            "intent_signature": "3045022100ab",
+            "source_contract_id": "00a3f7c21d83#0",
+            "source_currency": "JPYSC0",
+            "target_amount": "100000",
+            "target_currency": "USDCx",
+            "source_amount_max": "15500000",
+            "kyc_aml_ref": "5b6a2351-440c-4f33-98f0-81e42bcd277b",
+            "jurisdiction_sender": "JP",
+            "jurisdiction_receiver": "KR",
+            "memo": "invoice 42",
+            "created_at": _AT,
+            "updated_at": _LATER,
+            "expires_at": _EXPIRES,
+            "custodian_accepted_at": "2025-03-15T09:00:00.120Z",
+            "fx_rate": "150.25",
+            "source_amount_actual": "15025000",
+            "market_maker_party_id": MAKER,
+            "selected_quote_id": _QID,
+            "quote_accepted_at": None,
+            "transaction_hash": None,
+            "settled_at": None,
+            "failure_reason": None,
+        },
+    ),
+    "quote_received": (3, _QUOTE_EXAMPLE),
+    "quote_request_created": (
+        1,
+        {
+            "intent_id": _IID,
+            "created_at": _AT,
+            "expires_at": _EXPIRES,
+            "source_currency": "JPYSC0",
+            "target_amount": "100000",
+            "target_currency": "USDCx",
+        },
+    ),
+    "quote_updated": (
+        3,
+        {
+            **{k: v for k, v in _QUOTE_EXAMPLE.items() if k != "market_maker_party_id"},
+            "status": "ACCEPTED",
+        },
+    ),
+    "settlement_updated": (
+        6,
+        {
+            "intent_id": _IID,
+            "quote_id": _QID,
+            "status": "SETTLED",
+            "source_currency": "JPYSC0",
+            "source_amount": "15025000",
+            "target_currency": "USDCx",
+            "target_amount": "100000",
+            "fx_rate": "150.25",
+            "quote_accepted_at": "2025-03-15T09:00:09.120Z",
+            "transaction_hash": "0x" + "5d1f0c7a9b3e2d48" * 4,
+            "settled_at": "2025-03-15T09:00:14.120Z",
+            "failure_reason": None,
+            "updated_at": "2025-03-15T09:00:14.120Z",
+        },
+    ),
+    "heartbeat": (None, {"timestamp": "2025-03-15T09:00:30.000Z"}),
+}
+
+
 def _message(name: str, summary: str, schema: str, *, sequenced: bool = True) -> dict[str, Any]:
+    seq, payload = EXAMPLES[name]
+    headers: dict[str, Any] = {"event": name} if seq is None else {"id": seq, "event": name}
     msg: dict[str, Any] = {
         "name": name,
         "title": name,
         "summary": summary,
         "contentType": "application/json",
         "payload": {"$ref": f"#/components/schemas/{schema}"},
+        "examples": [{"name": name, "headers": headers, "payload": payload}],
     }
     if sequenced:
         msg["headers"] = {

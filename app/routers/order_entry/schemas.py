@@ -201,6 +201,22 @@ class OrderEntryLiquidity(BaseModel):
     enabled: bool
 
 
+class FixSession(BaseModel):
+    """A FIX drop-copy session (CONTRACT §4.6), live or remembered from an earlier Logon."""
+
+    senderCompId: str
+    apiKeyId: str
+    account: str
+    connected: bool
+    nextOutSeq: int = Field(description="MsgSeqNum of the next message the server sends")
+    nextInSeq: int = Field(description="MsgSeqNum the server expects next from the client")
+    lastAccountSeq: int = Field(description="the last execution stream seq sent on the session")
+
+
+class FixSessions(BaseModel):
+    sessions: list[FixSession]
+
+
 # --- the operations --------------------------------------------------------------------------------
 TAG = "order-entry"
 SIGNED = {
@@ -339,6 +355,12 @@ def declarations() -> Declarations:
             "A market's aggregated book (by id or symbol), best first.",
             {404: ("NOT_FOUND",)},
             path={"market": "BTC-USDC"},
+        ),
+        ("GET", "/_admin/fix/sessions"): control(
+            FixSessions,
+            "The FIX drop-copy sessions, connected or not, with their sequence numbers and the last "
+            "execution stream seq each was sent.",
+            {},
         ),
         ("POST", "/_admin/order-entry/liquidity"): control(
             OrderEntryLiquidity,
