@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.musubi.model import CURRENCIES, FAILURE_REASONS, QUOTE_STATUSES, STATUSES
-from app.routers.musubi.schemas import CUSTODIAN_A, CUSTODIAN_B, RECEIVER, SENDER
+from app.routers.musubi.schemas import CREATE_BODY, SENDER
 
 _TS = {"type": "string", "format": "date-time", "example": "2025-03-15T09:00:00.000Z"}
 _TS_NULL = {"type": ["string", "null"], "format": "date-time"}
@@ -129,19 +129,7 @@ EXAMPLES: dict[str, tuple[int | None, dict[str, Any]]] = {
             "intent_id": _IID,
             "status": "QUOTED",
             "sender_party_id": SENDER,
-            "sender_custodian_party_id": CUSTODIAN_A,
-            "receiver_party_id": RECEIVER,
-            "receiver_custodian_party_id": CUSTODIAN_B,
-            "intent_signature": "3045022100ab",
-            "source_contract_id": "00a3f7c21d83#0",
-            "source_currency": "JPYSC0",
-            "target_amount": "100000",
-            "target_currency": "USDCx",
-            "source_amount_max": "15500000",
-            "kyc_aml_ref": "5b6a2351-440c-4f33-98f0-81e42bcd277b",
-            "jurisdiction_sender": "JP",
-            "jurisdiction_receiver": "KR",
-            "memo": "invoice 42",
+            **CREATE_BODY,
             "created_at": _AT,
             "updated_at": _LATER,
             "expires_at": _EXPIRES,
