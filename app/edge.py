@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.clock import iso_ms, wall_ms
+from app.clock import wall_ms
 from app.errors import BodyTooLarge, render, too_large_message
 from app.families import CORE_ERRORS, Registry
 
@@ -179,16 +179,16 @@ class Edge:
         state: dict[str, Any],
     ) -> None:
         ctx.journal.record(
-            {
-                "time": iso_ms(wall_ms()),
-                "family": family or ("admin" if path.startswith("/_admin") else "core"),
-                "method": method,
-                "path": path,
-                "status": status,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                "caller": state.get("caller"),
-                "request_id": state.get("request_id"),
-            }
+            (
+                wall_ms(),
+                family or ("admin" if path.startswith("/_admin") else "core"),
+                method,
+                path,
+                status,
+                time.perf_counter() - started,
+                state.get("caller"),
+                state.get("request_id"),
+            )
         )
 
 

@@ -21,6 +21,7 @@ from app.edge import Edge
 from app.families import Registry
 from app.lifecycle import discover, start_context, stop_context
 from app.routers import admin, asyncapi, core, dashboard
+from app.routing import install as index_routes
 
 log = logging.getLogger("refserver")
 
@@ -94,4 +95,5 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             app.include_router(router)
         if fam.admin_router is not None:
             app.include_router(fam.admin_router, prefix="/_admin", dependencies=[AdminAuth], tags=["control"])
+    index_routes(app.router)  # route lookup by leading path segments (app/routing.py)
     return app
