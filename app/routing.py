@@ -14,14 +14,19 @@ document are untouched. The index is rebuilt when routes are added to the app's 
 
 from __future__ import annotations
 
+from typing import Any
+
+import fastapi.routing
 from fastapi.routing import APIRouter
-from starlette.routing import BaseRoute, Host, Match, Mount, get_route_path
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Host, Match, Mount
 from starlette.types import Receive, Scope, Send
 
 DEPTH = 3  # literal segments indexed
 CACHE_MAX = 4_096  # distinct request keys remembered (unbounded paths are computed, not kept)
 
 Key = tuple[str, ...]
+_fr: Any = fastapi.routing  # its private helpers, exactly as APIRouter.app uses them
 
 
 def literal_prefix(path: str) -> Key:
@@ -41,10 +46,11 @@ def route_keys(route: BaseRoute) -> list[Key]:
     contexts = getattr(route, "effective_route_contexts", None)
     if contexts is not None:  # an included router: the union of its routes' prefixes
         keys: list[Key] = []
+        ctx: Any
         for ctx in contexts():
             inner = ctx.starlette_route or ctx
             path = getattr(inner, "path", None)
-            if not isinstance(path, str) or getattr(ctx, "frontend_prefix", ""):
+            if not isinstance(path, str) or ctx.frontend_prefix:
                 return [()]
             keys.append(literal_prefix(path))
         return keys
@@ -98,14 +104,12 @@ class RouteIndex:
 
 def _select(router: APIRouter, scope: Scope, child_scope: Scope, route: BaseRoute) -> None:
     """What FastAPI's router does with a full match before handing over (`APIRouter.app`)."""
-    from fastapi import routing as fr
-
-    fr._apply_router_form_limits(scope, router.form_limits)
+    _fr._apply_router_form_limits(scope, router.form_limits)
     if "router" not in scope:
         scope["router"] = router
-    fr._update_scope(scope, child_scope)
+    _fr._update_scope(scope, child_scope)
     if "fastapi.telemetry" in scope:
-        fr._route_selected(
+        _fr._route_selected(
             scope=scope, path=getattr(route, "path_format", None), mount=isinstance(route, Mount)
         )
 
@@ -113,10 +117,8 @@ def _select(router: APIRouter, scope: Scope, child_scope: Scope, route: BaseRout
 def install(router: APIRouter) -> bool:
     """Put the index in front of `router`'s dispatch; False (nothing changed) when the router
     has middleware of its own or FastAPI's internals are not the ones this was written for."""
-    from fastapi import routing as fr
-
     needed = ("_update_scope", "_route_selected", "_apply_router_form_limits")
-    if router.middleware_stack != router.app or not all(hasattr(fr, n) for n in needed):
+    if router.middleware_stack != router.app or not all(hasattr(_fr, n) for n in needed):
         return False
     router.middleware_stack = RouteIndex(router)
     return True
