@@ -3,7 +3,7 @@ outside the repository, started on a db.json of one record.
 
     npx_dir() -> Path | None          # None (and a note on stderr) when npm is unreachable
     async with json_server(db) as port: ...
-    await start_seconds(db)           # exec → its "Home" line (it prints it once listening)
+    await start_seconds(exe, db)      # exec → the first connection it accepts
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def write_db(directory: str) -> Path:
 
 
 def _cmd(exe: Path, db: Path, port: int) -> list[str]:
-    cmd = [str(exe), str(db), "--port", str(port), "--host", "127.0.0.1"]
+    cmd = [str(exe), str(db), "--port", str(port), "--host", "127.0.0.1", "--quiet"]
     if len(os.sched_getaffinity(0)) > 1:
         cmd = ["taskset", "-c", "0", *cmd]  # the same core refserver is given
     return cmd
@@ -86,17 +86,22 @@ async def _start(exe: Path, db: Path) -> tuple[asyncio.subprocess.Process, int, 
     port = _free_port()
     t0 = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        *_cmd(exe, db, port), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(db.parent)
+        *_cmd(exe, db, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(db.parent)
     )
-    assert proc.stdout is not None
+    # --quiet: no banner and no request log (refserver runs without an access log too); it
+    # has started when its socket accepts a connection
     async with asyncio.timeout(60):
         while True:
-            line = await proc.stdout.readline()
-            if not line:
-                raise RuntimeError("json-server did not start")
-            if b"Home" in line:
-                took = time.perf_counter() - t0
-                break
+            try:
+                _r, w = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                if proc.returncode is not None:
+                    raise RuntimeError("json-server did not start") from None
+                await asyncio.sleep(0.005)
+                continue
+            took = time.perf_counter() - t0
+            w.close()
+            break
     return proc, port, took
 
 
