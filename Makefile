@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench migrate seed clean
+.PHONY: help install run test lint bench migrate seed clean fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy strict on app/
 	$(BIN)/ruff check app tests bench examples
 	$(BIN)/ruff format --check app tests bench examples
 	$(BIN)/mypy
+
+fuzz: $(STAMP) ## schemathesis over /openapi.json of a demo server, every family (FUZZ_EXAMPLES per operation)
+	$(BIN)/python -m tests.contract.fuzz --examples $(or $(FUZZ_EXAMPLES),100)
 
 bench: $(STAMP) ## print the benchmark table next to this machine's ceilings; writes bench/results.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

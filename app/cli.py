@@ -25,6 +25,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.families import ListenerError
 
 
 class CliError(Exception):
@@ -33,6 +34,13 @@ class CliError(Exception):
     def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _fix_port(value: str) -> str:
+    v = value.strip().lower()
+    if v != "off" and not (v.isdigit() and int(v) <= 65535):
+        raise argparse.ArgumentTypeError(f"{value!r}: a port number, 0 (a free port) or off")
+    return v
 
 
 def _port_number(text: str) -> int:
@@ -53,8 +61,9 @@ SERVE_FLAGS: tuple[tuple[str, str, Any, tuple[str, ...] | None], ...] = (
     ("--admin-token", "admin_token", str, None),
     ("--seed", "seed", str, ("demo", "none")),
     ("--clock", "clock", str, ("real", "frozen")),
-    ("--fix-port", "fix_port", _port_number, None),
+    ("--fix-port", "fix_port", _fix_port, None),
     ("--log-level", "log_level", str, None),
+    ("--chaos", "chaos", str, None),
 )
 
 
@@ -178,6 +187,7 @@ async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket]
     app = create_app(settings)
     main, broker = servers(app, settings)
     app.state.servers = (main, broker)
+    app.state.listeners = {}
 
     loop = asyncio.get_running_loop()
 
@@ -188,6 +198,8 @@ async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket]
             ctx.streams.hub.clear("shutdown")
         main.should_exit = True
         broker.should_exit = True
+        for lst in app.state.listeners.values():
+            lst.close_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
@@ -205,10 +217,27 @@ async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket]
             return 1
         await asyncio.sleep(0.01)
     app.state.ports = {"http": _port(main), "broker_ws": _port(broker)}
-    sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}\n")
+    extra = ""
+    for fam in app.state.registry:
+        if fam.listener is None:
+            continue
+        try:
+            lst = await fam.listener(app.state.ctx, settings.host)
+        except (OSError, ListenerError) as exc:
+            sys.stderr.write(f"refserver: {exc}\n")
+            main.should_exit = broker.should_exit = True
+            await asyncio.gather(main_task, broker_task, return_exceptions=True)
+            return 1
+        if lst is not None:
+            app.state.listeners[lst.name] = lst
+            app.state.ports[lst.name] = lst.port
+            extra += f" {lst.name}={lst.port}"
+    sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}{extra}\n")
     sys.stdout.flush()
     _banner(app, settings, _credentials(app.state.ctx))
     await asyncio.gather(main_task, broker_task, return_exceptions=True)
+    for lst in app.state.listeners.values():
+        await lst.stop()
     return 0
 
 
@@ -221,6 +250,10 @@ def _banner(app: Any, settings: Settings, credentials: list[str]) -> None:
         f" refserver is up — dashboard http://{settings.host}:{ports['http']}/#admin={settings.admin_token}",
         f" OpenAPI http://{settings.host}:{ports['http']}/docs   AsyncAPI /asyncapi.json",
         f" broker WebSocket ws://{settings.host}:{ports['broker_ws']}/   control API /_admin",
+        *(
+            f" {lst.banner()}" if hasattr(lst, "banner") else f" {name} tcp://{settings.host}:{lst.port}"
+            for name, lst in getattr(app.state, "listeners", {}).items()
+        ),
         f" admin token: {settings.admin_token}",
         f" database: {settings.database_url}   clock: {settings.clock}   seed: {settings.seed}",
     ]
@@ -297,6 +330,23 @@ def _double_quoted(text: str) -> str:
     return f'"{text}"'
 
 
+def _chaos_problem(path: str) -> str | None:
+    """Why `serve --chaos FILE` cannot start with that file, or None."""
+    from app.engine.errors import DomainError
+    from app.integrator.chaos import ChaosConfig
+    from app.lifecycle import discover, load_chaos
+
+    try:
+        ChaosConfig.parse(load_chaos(path), tuple(discover().names))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError as exc:  # not JSON
+        return f"not JSON: {exc}"
+    except DomainError as exc:
+        return exc.message
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -329,6 +379,9 @@ def _main(argv: list[str] | None) -> int:
     )
     p_tok.add_argument("family", help="a family name (musubi, broker, order-entry…)")
     p_tok.add_argument("args", nargs="*")
+    from app.integrator import report
+
+    report.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "token":
         from app.lifecycle import discover
@@ -338,8 +391,12 @@ def _main(argv: list[str] | None) -> int:
             p_tok.error(f"argument family: invalid choice: {args.family!r} (choose from {', '.join(names)})")
     logging.basicConfig(level=os.environ.get("REFSERVER_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
 
+    if args.command == "coverage":
+        return report.run(args)
     settings = _settings(args)
     if args.command == "serve":
+        if settings.chaos and (problem := _chaos_problem(settings.chaos)):
+            raise CliError(f"--chaos {settings.chaos}: {problem}", 2)
         sockets = (_bind(settings.host, settings.port), _bind(settings.host, settings.broker_ws_port))
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(serve(settings, sockets))

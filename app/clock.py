@@ -76,6 +76,7 @@ class DomainClock:
         self._wakeup: asyncio.Event | None = None
         self._driver: asyncio.Task[None] | None = None
         self.on_change: Callable[[DomainClock], None] | None = None
+        self._after_advance: list[Callable[[], Awaitable[None]]] = []
 
     # --- reading -----------------------------------------------------------------------------
     @property
@@ -129,6 +130,17 @@ class DomainClock:
                     turn = time.perf_counter()
             self._set(target)
         self._changed()
+        for hook in list(self._after_advance):
+            try:
+                await hook()
+            except Exception:
+                log.exception("after-advance hook %r failed", hook)
+
+    def after_advance(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Run `hook()` once every advance has fired its timers, before the advance returns (a
+        simulator replays its steps in bulk up to the new now). Returns the unregistering call."""
+        self._after_advance.append(hook)
+        return lambda: self._after_advance.remove(hook) if hook in self._after_advance else None
 
     def _set(self, ms: int) -> None:
         if self._frozen:

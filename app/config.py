@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     admin_token: str = ""
     seed: Literal["demo", "none"] = "demo"
     clock: Literal["real", "frozen"] = "real"
-    fix_port: int = 9878
+    fix_port: int | Literal["off"] = 9878  # FIX drop-copy listener (§4.6): 0 = a free port
+    fix_comp_id: str = "REFSERVER"
     log_level: str = "warning"
     access_log: bool = False
     # the largest request body and WebSocket frame accepted (CONTRACT §6, "Limits, every family")
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     subscriber_queue_max: int = Field(default=4_096, ge=1)
     ring_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # all rings together (§1.3)
     journal_size: int = Field(default=1_000, ge=1)
+    # integrator tools (§7): keep request/answer bodies in the journal, up to this many bytes
+    # each (0: off; secrets masked), and start with the chaos of this JSON file
+    journal_bodies: int = Field(default=0, ge=0, le=1_048_576)
+    chaos: str = ""
 
     # Musubi (§2)
     musubi_token_ttl_s: int = 3600
@@ -60,6 +65,16 @@ class Settings(BaseSettings):
     oe_ws_ping_interval_ms: int = 30_000
     oe_ws_pong_timeout_ms: int = 10_000
     oe_liquidity: OnOff | None = None
+
+    @field_validator("fix_port", mode="before")
+    @classmethod
+    def _fix_port(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            if v != "off" and not v.isdigit():
+                raise ValueError("fix_port must be a port number, 0 (a free port) or off")
+            return v if v == "off" else int(v)
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,8 @@ from app.engine.runtime import FamilyService, Runtime
 from app.engine.streams import Streams
 from app.families import Registry
 from app.faults import FaultRules
+from app.integrator.chaos import Chaos
+from app.integrator.coverage import Coverage
 from app.journal import Journal
 
 
@@ -22,6 +24,8 @@ class AppContext:
     registry: Registry
     faults: FaultRules
     journal: Journal
+    coverage: Coverage  # client coverage (§7.1)
+    chaos: Chaos  # seeded chaos (§7.2)
     # each family's service, by family name
     services: dict[str, FamilyService] = field(default_factory=dict)
 

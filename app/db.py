@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -135,6 +136,12 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def migrations_dir() -> Path:
+    """The Alembic scripts: in the checkout, or where `pip install` put them (pyproject data-files)."""
+    here = ROOT / "alembic"
+    return here if here.is_dir() else Path(sys.prefix) / "share" / "refserver" / "alembic"
+
+
 _REVISION = re.compile(r"""^revision\s*(?::[^=]*)?=\s*["']([^"']+)["']""", re.M)
 _DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=(.*)$", re.M)
 
@@ -145,7 +152,7 @@ def script_heads() -> set[str]:
     (then `migrate` asks Alembic)."""
     revisions: set[str] = set()
     parents: set[str] = set()
-    for script in (ROOT / "alembic" / "versions").glob("*.py"):
+    for script in (migrations_dir() / "versions").glob("*.py"):
         text = script.read_text(encoding="utf-8")
         rev, down = _REVISION.search(text), _DOWN_REVISION.search(text)
         if rev is None or down is None:
@@ -159,7 +166,7 @@ def alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     return cfg

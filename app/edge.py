@@ -25,11 +25,16 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.clock import wall_ms
 from app.errors import BodyTooLarge, render, too_large_message
-from app.families import CORE_ERRORS, Registry
+from app.families import CORE_ERRORS, ErrorShape, Registry
+from app.faults import FaultRule
+from app.integrator.coverage import error_code
+from app.journal import mask_body
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -81,24 +86,38 @@ class Edge:
         started = time.perf_counter()
         status = 0
 
-        if ctx is not None and ctx.faults.rules and not path.startswith("/_admin"):
-            rule = ctx.faults.take(method, path, family)
-            if rule is not None:
-                if rule.drop:
-                    await _drop(send)
-                    self._journal(ctx, family, method, path, 0, started, state)
-                    return
-                if rule.delay_ms is not None:
-                    await asyncio.sleep(rule.delay_ms / 1000)
-                else:
-                    resp = render(
-                        shape, rule.status or 500, rule.code, "injected fault", None, rid, ctx.clock.now_ms()
-                    )
-                    if shape.request_id_header:
-                        resp.headers["x-request-id"] = rid
-                    await resp(scope, receive, send)
-                    self._journal(ctx, family, method, path, resp.status_code, started, state)
-                    return
+        chaos = None
+        if ctx is not None and not path.startswith("/_admin"):
+            if ctx.faults.rules:
+                rule = ctx.faults.take(method, path, family)
+                if rule is not None:
+                    if rule.drop:
+                        await _drop(send)
+                        self._journal(ctx, family, method, path, 0, started, state)
+                        return
+                    if rule.delay_ms is not None:
+                        await asyncio.sleep(rule.delay_ms / 1000)
+                    else:
+                        resp = _fault_answer(shape, rule, rid, ctx.clock.now_ms())
+                        await resp(scope, receive, send)
+                        _injected(ctx, family, method, path)
+                        self._journal(ctx, family, method, path, resp.status_code, started, state)
+                        return
+            # seeded chaos (§7.2): drawn per request in arrival order, next to the fault rules
+            if ctx.chaos.http_active:
+                chaos = ctx.chaos.http(family)
+                if chaos is not None:
+                    state["chaos"] = chaos.to_json()
+                    if chaos.latency_ms:
+                        await asyncio.sleep(chaos.latency_ms / 1000)
+                    if chaos.status is not None:
+                        resp = render(shape, chaos.status, "CHAOS", "chaos", None, rid, ctx.clock.now_ms())
+                        if shape.request_id_header:
+                            resp.headers["x-request-id"] = rid
+                        await resp(scope, receive, send)
+                        _injected(ctx, family, method, path)
+                        self._journal(ctx, family, method, path, resp.status_code, started, state)
+                        return
 
         limit = self.max_body
         length = _content_length(scope)
@@ -118,6 +137,8 @@ class Edge:
         tag_request_id = shape.request_id_header
         rid_bytes = rid.encode()
         complete = False
+        keep = ctx.journal.bodies if ctx is not None else 0
+        answer: list[bytes] = []  # an error answer's body (for its code), or any body the journal keeps
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, complete
@@ -127,8 +148,11 @@ class Edge:
                     headers = list(message.get("headers", []))
                     headers.append((b"x-request-id", rid_bytes))
                     message["headers"] = headers
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                complete = True
+            elif message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    complete = True
+                if (status >= 400 or keep) and len(answer) < 64:
+                    answer.append(message.get("body", b""))
             await send(message)
 
         inner_receive = receive
@@ -146,6 +170,9 @@ class Edge:
 
             inner_receive = counting_receive
 
+        asked: list[bytes] = []
+        if keep:
+            inner_receive = _tee(inner_receive, asked, keep)
         try:
             await self.app(scope, inner_receive, send_wrapper)
         except Exception as exc:
@@ -166,7 +193,14 @@ class Edge:
                 raise  # an answer cut short: only closing the connection tells the client
         finally:
             if ctx is not None:
+                if keep:
+                    state["request_body"] = mask_body(b"".join(asked), keep)
+                    state["response_body"] = mask_body(b"".join(answer), keep)
                 self._journal(ctx, family, method, path, status, started, state)
+                if family is not None:
+                    _cover(ctx, scope, family, method, path, status, answer)
+                elif status == 200 and method == "POST" and path.startswith("/_admin/streams/"):
+                    _cover_control(ctx, path)
 
     @staticmethod
     def _journal(
@@ -178,6 +212,13 @@ class Edge:
         started: float,
         state: dict[str, Any],
     ) -> None:
+        extra: dict[str, Any] | None = None
+        if "chaos" in state:
+            extra = {"chaos": True, "action": state["chaos"]}
+        if "request_body" in state:
+            extra = extra or {}
+            extra["request_body"] = state["request_body"]
+            extra["response_body"] = state["response_body"]
         ctx.journal.record(
             (
                 wall_ms(),
@@ -188,8 +229,78 @@ class Edge:
                 time.perf_counter() - started,
                 state.get("caller"),
                 state.get("request_id"),
+                extra,
             )
         )
+
+
+# --- integrator tools (§7): coverage recording, chaos, fault bodies, journal bodies ------------
+def _cover(
+    ctx: AppContext, scope: Scope, family: str, method: str, path: str, status: int, answer: list[bytes]
+) -> None:
+    """One coverage record per answered request of a family: route template, status, code."""
+    route = scope.get("route")
+    if route is None:
+        return  # no route matched: not an operation of the catalogue
+    code = None
+    expired = False
+    if status >= 400 and answer:
+        code, message = error_code(b"".join(answer))
+        expired = status == 401 and "expired" in message
+    idem = None
+    if method == "POST":
+        for k, v in scope["headers"]:
+            if k == b"idempotency-key":
+                idem = v.decode("latin-1")
+                break
+    caller = scope["state"].get("caller")
+    if caller is not None and caller.startswith(family + ":"):
+        caller = caller[len(family) + 1 :]
+    ctx.coverage.http(family, caller, method, route.path, status, code, path, idem, expired)
+
+
+def _cover_control(ctx: AppContext, path: str) -> None:
+    """A control-API cut or skip: the stream's next resume / gap-fill meets a recovery path."""
+    parts = path.split("/")  # "", "_admin", "streams", family, stream, action
+    if len(parts) != 6:
+        return
+    if parts[5] == "disconnect":
+        ctx.coverage.cut(parts[3], parts[4])
+    elif parts[5] == "skip":
+        ctx.coverage.gap(parts[3], parts[4])
+
+
+def _injected(ctx: AppContext, family: str | None, method: str, path: str) -> None:
+    if family is not None:
+        ctx.coverage.injected(family, method, path)
+
+
+def _fault_answer(shape: ErrorShape, rule: FaultRule, rid: str, now_ms: int) -> Response:
+    if rule.body is not None:
+        resp = Response(
+            orjson.dumps(rule.body), status_code=rule.status or 500, media_type="application/json"
+        )
+    else:
+        resp = render(shape, rule.status or 500, rule.code, "injected fault", None, rid, now_ms)
+    if shape.request_id_header:
+        resp.headers["x-request-id"] = rid
+    return resp
+
+
+def _tee(receive: Receive, into: list[bytes], limit: int) -> Receive:
+    """`receive` that also keeps the first `limit` bytes of the request body."""
+    kept = 0
+
+    async def wrapped() -> Message:
+        nonlocal kept
+        message = await receive()
+        if message["type"] == "http.request" and kept < limit:
+            chunk = message.get("body", b"")[: limit - kept + 1]
+            into.append(chunk)
+            kept += len(chunk)
+        return message
+
+    return wrapped
 
 
 async def _drop(send: Send) -> None:

@@ -8,7 +8,7 @@ registry and names no family: adding a family is a new package under `app/router
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -74,12 +74,22 @@ class Family:
     routers: list[APIRouter] = field(default_factory=list)
     admin_router: APIRouter | None = None
     asyncapi: Callable[[], dict[str, Any]] | None = None
+    # a listener of its own besides HTTP (Order Entry: FIX), started by `refserver serve` after
+    # the HTTP listeners: `listener(ctx, host)` -> an object with `name`, `port`, `close_now()`
+    # and `async stop()`, or None when switched off
+    listener: Callable[[Any, str], Awaitable[Any]] | None = None
     order: int = 100  # where it stands in banners, docs and the dashboard
+    # its operations' contract for /openapi.json (`app.openapi.Declarations`, keyed by method and path)
+    openapi: Callable[[], Any] | None = None
 
     @property
     def key(self) -> str:
         """The family's name as a JSON key / identifier (`order_entry`)."""
         return self.name.replace("-", "_")
+
+
+class ListenerError(Exception):
+    """A family's own listener could not start (its message is the one line the CLI prints)."""
 
 
 class Registry:

@@ -2,7 +2,8 @@
 
 A rule matches on method, a path glob (fnmatch: `*` crosses `/`) and family; every field it
 names must match. `times` bounds how often it fires (absent: until cleared). Rules are tried
-in the order they were added; the first match fires.
+in the order they were added; the first match fires. An error action may carry `body`: any
+JSON, answered as given instead of the family's error shape.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FaultRule:
     code: str | None = None
     delay_ms: int | None = None
     drop: bool = False
+    body: Any = None  # the answer body, sent as given instead of the family's error shape
     times: int | None = None
     fired: int = 0
 
@@ -52,6 +54,8 @@ class FaultRule:
             action = {"delay_ms": self.delay_ms}
         else:
             action = {"status": self.status, "code": self.code}
+            if self.body is not None:
+                action["body"] = self.body
         return {
             "id": self.id,
             "match": {"method": self.method, "path": self.path, "family": self.family},
@@ -99,6 +103,7 @@ class FaultRules:
                 raise InvalidInput.field("action.code", "must be a string")
             rule.status = st
             rule.code = code
+            rule.body = action.get("body")
         else:
             raise InvalidInput.field("action", "needs status (+code), delay_ms or drop:true")
         self.rules.append(rule)

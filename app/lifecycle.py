@@ -25,6 +25,8 @@ from app.engine.runtime import Runtime, Secrets
 from app.engine.streams import Emit, Streams
 from app.families import Family, Registry
 from app.faults import FaultRules
+from app.integrator.chaos import Chaos
+from app.integrator.coverage import Coverage
 from app.journal import Journal
 
 _CLOCK_READ = text("SELECT frozen, now_ms FROM clock_state WHERE id = 1")
@@ -75,12 +77,22 @@ def build_context(settings: Settings, registry: Registry) -> AppContext:
         secrets=Secrets(db, streams),
         seed_mode=settings.seed,
     )
+    journal = Journal(settings.journal_size, settings.journal_bodies)
+    coverage = Coverage(clock.now_ms, lambda f, s: _head(streams, f, s))
+    chaos = Chaos(streams, journal.record, tuple(registry.names), on_cut=coverage.cut, on_gap=coverage.gap)
     return AppContext(
         runtime=runtime,
         registry=registry,
         faults=FaultRules(families=tuple(registry.names)),
-        journal=Journal(settings.journal_size),
+        journal=journal,
+        coverage=coverage,
+        chaos=chaos,
     )
+
+
+def _head(streams: Streams, family: str, stream: str) -> int | None:
+    state = streams.hub.states.get((family, stream))
+    return state.head if state is not None else None
 
 
 async def start_context(settings: Settings, registry: Registry) -> AppContext:
@@ -95,10 +107,21 @@ async def start_context(settings: Settings, registry: Registry) -> AppContext:
         await svc.seed(ctx.seed_mode)
     for svc in ctx.services.values():
         await svc.start()
+    if settings.chaos:
+        ctx.chaos.configure(load_chaos(settings.chaos))
     return ctx
 
 
+def load_chaos(path: str) -> object:
+    """`serve --chaos FILE`: the JSON body of `POST /_admin/chaos`, from a file."""
+    import orjson
+
+    with open(path, "rb") as fh:
+        return orjson.loads(fh.read())
+
+
 async def stop_context(ctx: AppContext) -> None:
+    ctx.chaos.stop()
     for svc in reversed(list(ctx.services.values())):
         with contextlib.suppress(Exception):
             await svc.stop()
@@ -116,6 +139,7 @@ async def reset_state(ctx: AppContext, seed: str) -> None:
     ctx.clock.cancel_all()
     ctx.faults.clear()
     ctx.journal.clear()
+    ctx.coverage.clear()
     await ctx.streams.wipe()
     for svc in services:
         await svc.wipe()
@@ -124,6 +148,7 @@ async def reset_state(ctx: AppContext, seed: str) -> None:
         await svc.seed(seed)
     for svc in services:
         await svc.start()
+    ctx.chaos.restart()
 
 
 def _persist_clock_soon(ctx: AppContext) -> None:

@@ -15,13 +15,14 @@ import orjson
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from app import errors
+from app import errors, openapi
 from app.config import Settings
 from app.deps import AdminAuth
 from app.edge import Edge
 from app.families import Registry
 from app.lifecycle import discover, start_context, stop_context
-from app.routers import admin, asyncapi, core, dashboard
+from app.routers import admin, asyncapi, core, dashboard, integrator
+from app.routers.admin_schemas import declarations as control_declarations
 from app.routing import install as index_routes
 
 log = logging.getLogger("refserver")
@@ -106,5 +107,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             app.include_router(router)
         if fam.admin_router is not None:
             app.include_router(fam.admin_router, prefix="/_admin", dependencies=[AdminAuth], tags=["control"])
+    app.include_router(integrator.router)  # after the families: their routes are matched first
+    openapi.install(app, reg, control_declarations)
     index_routes(app.router)  # route lookup by leading path segments (app/routing.py)
     return app

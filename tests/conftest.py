@@ -34,6 +34,8 @@ from app.db import Database, normalise_url
 ADMIN = "test-admin"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 RUN_ID = uuid.uuid4().hex[:8]
+# servers started by tests pick a free FIX port instead of the default 9878 (no collisions)
+os.environ.setdefault("REFSERVER_FIX_PORT", "0")
 
 
 @pytest.fixture

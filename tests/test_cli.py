@@ -18,7 +18,7 @@ from tests.conftest import ADMIN_HEADERS, wait_for
 
 pytestmark = pytest.mark.anyio
 
-LINE = re.compile(r"^refserver listening http=(\d+) broker_ws=(\d+)$")
+LINE = re.compile(r"^refserver listening http=(\d+) broker_ws=(\d+)(?: fix=\d+)?$")
 
 
 def start(url: str, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int, int]:

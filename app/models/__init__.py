@@ -4,6 +4,6 @@ Importing this package registers every table on `SQLModel.metadata`, which Alemb
 The migrations in `alembic/versions` are the schema; these classes describe it for queries.
 """
 
-from app.models import broker, musubi, order_entry, streams
+from app.models import broker, fix, musubi, order_entry, streams
 
-__all__ = ["broker", "musubi", "order_entry", "streams"]
+__all__ = ["broker", "fix", "musubi", "order_entry", "streams"]

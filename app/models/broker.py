@@ -1,4 +1,4 @@
-"""Tables of the broker family (schema in its Alembic migration `0003_broker`).
+"""Tables of the broker family (schema in its Alembic migrations `0003_broker`, `0007_broker_money`).
 
 The service keeps accounts, open and pending trades, active alerts and watch lists in memory
 and writes every change through the streams sequencer with SQLAlchemy Core; these classes
@@ -7,7 +7,9 @@ describe the schema for queries and tooling.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, String, Text
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Column, Numeric, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -29,8 +31,8 @@ class BrokerUser(SQLModel, table=True):
     group_name: str = "demo"
     currency: str = "USD"
     leverage: int = 100
-    balance: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
-    credit: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    balance: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(20, 2), nullable=False))
+    credit: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(20, 2), nullable=False))
     regdate: int = Field(sa_column=Column(BigInteger, nullable=False))
     disabled: bool = False
     token_gen: int = 0
@@ -63,12 +65,12 @@ class BrokerTrade(SQLModel, table=True):
     open_time: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     close_time: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     expiration: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    profit: float = 0.0
-    commission: float = 0.0
-    storage: float = 0.0
+    profit: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(20, 2), nullable=False))
+    commission: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(20, 2), nullable=False))
+    storage: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(20, 2), nullable=False))
     comment: str = ""
     reason: int = 0
-    margin: float = 0.0
+    margin: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(20, 2), nullable=False))
     digits: int = 0
 
 

@@ -310,7 +310,7 @@ async def test_partial_then_full_close(sqlite_url: str) -> None:
         assert (row["volume"], row["state"]) == (70, 6)
         b = await balance(c, token)
         assert b["balance"] == approx(10_030.00)  # 0.3 lot × 0.00100 × 100000
-        assert b["margin"] == approx(770.04)  # 1100.05 - round(1100.05 × 0.3, 2)
+        assert b["margin"] == approx(770.03)  # 1100.05 - 330.02 (330.015 rounded half away from zero)
         await c.request("DELETE", "/trade/close", json={"order": order}, headers=h)
         closed = rows_as_dicts(await trades(c, token, tradeType=2))
         assert sorted((x["volume"], x["profit"]) for x in closed) == [(30, 30.0), (70, 70.0)]

@@ -201,3 +201,20 @@ async def new_agent(
 
 
 RICH = {"USDC": 10**12, "BTC": 10**6, "ETH": 10**7, "SOL": 10**8, "AVAX": 10**8}
+
+
+async def settle(r: Any) -> None:
+    await r.ctx.services["order-entry"].drain()
+
+
+async def events_of(a: OE) -> list[dict[str, Any]]:
+    return [e["data"] for e in await a.all_events()]
+
+
+def place(
+    a: OE, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None
+) -> dict[str, Any]:
+    f: dict[str, Any] = {"market": market, "side": side, "price": price, "qty": qty, "timeInForce": tif}
+    if coid is not None:
+        f["clientOrderId"] = coid
+    return a.action("SpotPlaceOrder", f)

@@ -4,6 +4,7 @@ or the first frame, replay then live without gap or duplicate, heartbeat, close 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -264,3 +265,16 @@ async def test_resume_from_sql_then_live(db_url: str) -> None:
         async with connect(ws_url(live, a.account, f"token={await a.ws_token()}&fromSeq=abc")) as ws:
             code, _ = await close_code(ws)
             assert code == 4400
+
+
+async def test_ws_from_seq_past_int64_closes_4400(sqlite_url: str) -> None:
+    """Regression: a stream position beyond 64 bits reached the replay; it is refused like any
+    malformed fromSeq, in the query or in the first frame (4400)."""
+    async with server(url=sqlite_url) as (live, client):
+        a = await new_agent(client, fund=RICH)
+        async with connect(ws_url(live, a.account, f"token={await a.ws_token()}&fromSeq={2**64}")) as ws:
+            assert (await close_code(ws))[0] == 4400
+        async with connect(ws_url(live, a.account)) as ws:
+            token = await a.ws_token()
+            await ws.send(json.dumps({"op": "authenticate", "token": token, "fromSeq": 2**63}))
+            assert (await close_code(ws))[0] == 4400

@@ -5,6 +5,7 @@ notifications and the watch list.
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from app.engine.broker import validate
@@ -14,10 +15,14 @@ from app.engine.broker.model import (
     BALANCE,
     CLOSED,
     CODE_CONTROL,
+    MONEY_MAX,
     S_FINANCE,
+    ZERO,
     Account,
     SessionRevoked,
     Trade,
+    currency_digits,
+    money,
 )
 from app.engine.broker.sessions import Live, Passwords
 from app.engine.broker.store import (
@@ -59,7 +64,7 @@ class Accounts:
         self,
         *,
         password: str,
-        balance: float = 10_000.0,
+        balance: Decimal = Decimal(10_000),
         leverage: int = 100,
         currency: str = "USD",
         name: str = "",
@@ -81,8 +86,9 @@ class Accounts:
             raise validate.bad("currency", f"must be one of {', '.join(ACCOUNT_CURRENCIES)}")
         if not 1 <= leverage <= 1000:
             raise validate.bad("leverage", "must be between 1 and 1000")
-        if balance < 0:
-            raise validate.bad("balance", "must not be negative")
+        balance = money(balance, currency_digits(currency))
+        if not ZERO <= balance <= MONEY_MAX:
+            raise validate.bad("balance", "must be from 0 to 10^12")
         if email and email.lower() in self.core.book.by_email:
             raise validate.bad("email", "is already registered")
         hashed = await asyncio.to_thread(self.passwords.hash, password)
@@ -102,8 +108,8 @@ class Accounts:
             group=group,
             currency=currency,
             leverage=leverage,
-            balance=round(balance, 2),
-            credit=0.0,
+            balance=balance,
+            credit=ZERO,
             regdate=now,
             disabled=disabled,
             phone=phone,
@@ -127,7 +133,7 @@ class Accounts:
         await self.core.commit(work)
         return acc
 
-    def finance_row(self, acc: Account, amount: float, comment: str, now: int) -> Trade:
+    def finance_row(self, acc: Account, amount: Decimal, comment: str, now: int) -> Trade:
         return Trade(
             order=self.core.book.order_id(),
             login=acc.login,
@@ -140,7 +146,7 @@ class Accounts:
             digits=2,
             open_time=now,
             close_time=now,
-            profit=round(amount, 2),
+            profit=amount,
             comment=comment,
         )
 
@@ -154,6 +160,11 @@ class Accounts:
             by_email.pop(acc.email.lower(), None)
             if email:
                 by_email[email.lower()] = acc.login
+        if "credit" in changes:
+            credit = money(changes["credit"], acc.digits)
+            if not ZERO <= credit <= MONEY_MAX:
+                raise validate.bad("credit", "must be from 0 to 10^12")
+            changes = dict(changes, credit=credit)
         for k, v in changes.items():
             setattr(acc, k, v)
         work = Work()
@@ -165,12 +176,18 @@ class Accounts:
             self.live.end(acc.login, None, SessionRevoked("login disabled"))
         return acc
 
-    async def deposit(self, acc: Account, amount: float, comment: str | None) -> int:
+    async def deposit(self, acc: Account, amount: Decimal, comment: str | None) -> int:
+        """A deposit (amount > 0) or withdrawal (< 0), exact in the account currency's digits."""
+        amount = money(amount, acc.digits)
+        if amount == 0:
+            raise validate.bad("amount", f"must not be 0 (in {acc.currency}'s {acc.digits} digits)")
+        if acc.balance + amount > MONEY_MAX:
+            raise validate.bad("amount", "would take the balance beyond 10^12")
         if amount < 0 and -amount > self.margin.metrics(acc).margin_free:
             raise Conflict("the free margin cannot cover this withdrawal", code="NOT_ENOUGH_MONEY")
         now = self.core.now_s()
         row = self.finance_row(acc, amount, comment or ("Deposit" if amount >= 0 else "Withdrawal"), now)
-        acc.balance = round(acc.balance + amount, 2)
+        acc.balance = acc.balance + amount
         work = Work()
         work.sql(INS_TRADE, row.params())
         work.sql(UPD_BALANCE, {"balance": acc.balance, "login": acc.login})

@@ -106,6 +106,7 @@ class Alerts:
             )
 
     async def _expire(self, alert_id: int) -> None:
+        await self.core.before_timer()
         a = self.core.book.alerts.get(alert_id)
         if a is None or a.status != ALERT_ACTIVE:
             return

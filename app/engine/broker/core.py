@@ -13,6 +13,7 @@ service rebuilds the whole book from the database (`BrokerService.reload`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from app.engine.broker.model import Book
@@ -33,9 +34,19 @@ class Core:
         self.uow = rt.streams.unit_of_work(FAMILY, reload)
         self.book = Book()
         self.running = False  # timers are armed only while the service runs
+        # while the simulator replays a step of the past, "now" is that step's time
+        self.step_ms: int | None = None
+        # bring simulated prices up to the clock before a domain timer acts (set by the service)
+        self.settle_prices: Callable[[], Awaitable[None]] | None = None
 
     def now_s(self) -> int:
-        return self.clock.now_ms() // 1000
+        ms = self.clock.now_ms() if self.step_ms is None else self.step_ms
+        return ms // 1000
+
+    async def before_timer(self) -> None:
+        """Called first by every broker timer: prices reach the timer's instant before it acts."""
+        if self.settle_prices is not None:
+            await self.settle_prices()
 
     async def commit(self, work: Work) -> None:
         """Hand a staged change to the unit of work (call it in the step that staged it)."""

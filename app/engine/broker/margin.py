@@ -1,9 +1,14 @@
 """Money on live prices: currency conversion, floating profit, required margin, and the account
 metrics (equity, free margin, margin level, level type) behind `b` frames and `/account/balance`.
+
+Money is exact decimal arithmetic in the account currency's digits (CONTRACT §6): prices are
+read as the decimals they are quoted in, every amount is rounded half away from zero to the
+currency's digits, and only the wire turns amounts into JSON numbers.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from app.engine.broker.core import Core
@@ -13,19 +18,24 @@ from app.engine.broker.model import (
     LEVEL_OK,
     LEVEL_STOP_OUT,
     S_OPEN,
+    ZERO,
     Account,
     Metrics,
     Quote,
     Trade,
+    dec,
+    money,
 )
 from app.engine.broker.symbols import BY_NAME, MARGIN_FOREX, Symbol
 
-STOP_OUT_LEVEL = 50.0  # % margin level at which the worst position is closed
-MARGIN_CALL_LEVEL = 100.0  # % margin level under which level_type is 1 (margin call)
+STOP_OUT_LEVEL = Decimal(50)  # % margin level at which the worst position is closed
+MARGIN_CALL_LEVEL = Decimal(100)  # % margin level under which level_type is 1 (margin call)
+ONE = Decimal(1)
+HUNDRED = Decimal(100)
 
 
-def mid(q: Quote) -> float:
-    return (q.bid + q.ask) / 2
+def mid(q: Quote) -> Decimal:
+    return (dec(q.bid) + dec(q.ask)) / 2
 
 
 class Margin:
@@ -34,17 +44,17 @@ class Margin:
         self.stop_out_level = STOP_OUT_LEVEL
         self.margin_call_level = MARGIN_CALL_LEVEL
 
-    def rate(self, frm: str, to: str) -> float:
+    def rate(self, frm: str, to: str) -> Decimal:
         """Units of `to` per unit of `frm`, at current mid prices (via USD when no direct pair)."""
         if frm == to:
-            return 1.0
+            return ONE
         quotes = self.core.book.quotes
         q = quotes.get(frm + to)
         if q is not None:
             return mid(q)
         q = quotes.get(to + frm)
         if q is not None:
-            return 1.0 / mid(q)
+            return ONE / mid(q)
         if frm != "USD" and to != "USD":
             return self.rate(frm, "USD") * self.rate("USD", to)
         raise ValueError(f"no conversion from {frm} to {to}")
@@ -53,51 +63,51 @@ class Margin:
         q = self.core.book.quotes[t.symbol]
         return q.bid if t.cmd == BUY else q.ask
 
-    def profit_at(self, acc: Account, t: Trade, price: float, volume: int | None = None) -> float:
+    def profit_at(self, acc: Account, t: Trade, price: float, volume: int | None = None) -> Decimal:
         sym = BY_NAME[t.symbol]
         vol = t.volume if volume is None else volume
-        diff = price - t.open_price if t.cmd == BUY else t.open_price - price
-        raw = diff * vol / 100 * sym.contract_size
-        return round(raw * self.rate(sym.quote, acc.currency), 2)
+        diff = dec(price) - dec(t.open_price) if t.cmd == BUY else dec(t.open_price) - dec(price)
+        raw = diff * vol / 100 * dec(sym.contract_size)
+        return money(raw * self.rate(sym.quote, acc.currency), acc.digits)
 
-    def floating(self, acc: Account, t: Trade) -> float:
+    def floating(self, acc: Account, t: Trade) -> Decimal:
         return self.profit_at(acc, t, self.close_price(t))
 
-    def margin_for(self, acc: Account, sym: Symbol, volume: int, price: float) -> float:
-        lots = volume / 100
-        leverage = acc.leverage / sym.margin_divider
+    def margin_for(self, acc: Account, sym: Symbol, volume: int, price: float) -> Decimal:
+        lots = Decimal(volume) / 100
+        leverage = Decimal(acc.leverage) / dec(sym.margin_divider)
         if sym.margin_mode == MARGIN_FOREX:
-            amount, ccy = lots * sym.contract_size / leverage, sym.base
+            amount, ccy = lots * dec(sym.contract_size) / leverage, sym.base
         else:
-            amount, ccy = lots * sym.contract_size * price / leverage, sym.quote
-        return round(amount * self.rate(ccy, acc.currency), 2)
+            amount, ccy = lots * dec(sym.contract_size) * dec(price) / leverage, sym.quote
+        return money(amount * self.rate(ccy, acc.currency), acc.digits)
 
     def metrics(self, acc: Account) -> Metrics:
-        profit = round(float(sum(self.floating(acc, t) for t in acc.positions.values())), 2)
-        margin = round(float(sum(t.margin for t in acc.positions.values())), 2)
-        equity = round(acc.balance + acc.credit + profit, 2)
-        level = round(equity / margin * 100, 2) if margin > 0 else 0.0
+        profit = sum((self.floating(acc, t) for t in acc.positions.values()), ZERO)
+        margin = sum((t.margin for t in acc.positions.values()), ZERO)
+        equity = acc.balance + acc.credit + profit
+        level = money(equity / margin * HUNDRED) if margin > 0 else ZERO
         if margin > 0 and level < self.stop_out_level:
             lt = LEVEL_STOP_OUT
         elif margin > 0 and level < self.margin_call_level:
             lt = LEVEL_MARGIN_CALL
         else:
             lt = LEVEL_OK
-        return Metrics(acc.balance, acc.credit, equity, margin, round(equity - margin, 2), level, profit, lt)
+        return Metrics(acc.balance, acc.credit, equity, margin, equity - margin, level, profit, lt)
 
     def balance_frame(self, acc: Account, code: int) -> list[Any]:
         m = self.metrics(acc)
         return [
             "b",
             acc.login,
-            m.balance,
-            m.margin,
-            m.margin_free,
-            m.margin_level,
-            m.equity,
-            m.credit,
+            float(m.balance),
+            float(m.margin),
+            float(m.margin_free),
+            float(m.margin_level),
+            float(m.equity),
+            float(m.credit),
             m.level_type,
-            m.profit,
+            float(m.profit),
             code,
         ]
 
@@ -105,13 +115,13 @@ class Margin:
         m = self.metrics(acc)
         return [
             acc.login,
-            m.balance,
-            m.credit,
-            m.equity,
-            m.margin,
-            m.margin_free,
-            m.margin_level,
-            m.profit,
+            float(m.balance),
+            float(m.credit),
+            float(m.equity),
+            float(m.margin),
+            float(m.margin_free),
+            float(m.margin_level),
+            float(m.profit),
             acc.currency,
             acc.leverage,
             m.level_type,

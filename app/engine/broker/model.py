@@ -9,10 +9,34 @@ settings are read from the database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from app.clock import Timer
-from app.engine.broker.symbols import SYMBOLS
+from app.engine.broker.symbols import CURRENCY_DIGITS, SYMBOLS
+
+ZERO = Decimal(0)
+MONEY_MAX = Decimal(10) ** 12  # no amount or balance beyond ±10^12 (CONTRACT §6)
+_EXPONENTS = {d: Decimal(1).scaleb(-d) for d in range(9)}
+
+
+def dec(value: Any) -> Decimal:
+    """An exact Decimal of a stored or computed value (a float by its shortest repr)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def money(value: Decimal, digits: int = 2) -> Decimal:
+    """`value` in a currency's digits, half away from zero."""
+    return value.quantize(_EXPONENTS[digits], rounding=ROUND_HALF_UP)
+
+
+def currency_digits(currency: str) -> int:
+    return CURRENCY_DIGITS.get(currency, 2)
+
 
 # cmd
 BUY, SELL, BUY_LIMIT, SELL_LIMIT, BUY_STOP, SELL_STOP = 0, 1, 2, 3, 4, 5
@@ -149,12 +173,12 @@ class Trade:
     sl: float = 0.0
     tp: float = 0.0
     expiration: int = 0
-    profit: float = 0.0
-    commission: float = 0.0
-    storage: float = 0.0
+    profit: Decimal = ZERO
+    commission: Decimal = ZERO
+    storage: Decimal = ZERO
     comment: str = ""
     reason: int = 0
-    margin: float = 0.0
+    margin: Decimal = ZERO
     timer: Timer | None = field(default=None, compare=False, repr=False)
 
     def params(self) -> dict[str, Any]:
@@ -182,7 +206,7 @@ class Trade:
             "digits": self.digits,
         }
 
-    def row(self, profit: float | None = None, close_price: float | None = None) -> list[Any]:
+    def row(self, profit: Decimal | None = None, close_price: float | None = None) -> list[Any]:
         """One `/trades` row (TRADE_COLUMNS)."""
         p = self.profit if profit is None else profit
         return [
@@ -199,10 +223,10 @@ class Trade:
             self.close_price if close_price is None else close_price,
             self.sl,
             self.tp,
-            p,
-            round(p + self.commission + self.storage, 2),
-            self.commission,
-            self.storage,
+            float(p),
+            float(p + self.commission + self.storage),
+            float(self.commission),
+            float(self.storage),
             self.comment,
             self.digits,
             self.expiration,
@@ -212,7 +236,7 @@ class Trade:
         self,
         code: int,
         *,
-        profit: float | None = None,
+        profit: Decimal | None = None,
         close_price: float | None = None,
         close_time: int | None = None,
         state: int | None = None,
@@ -232,9 +256,9 @@ class Trade:
             self.tp,
             self.sl,
             self.state if state is None else state,
-            self.storage,
-            self.commission,
-            self.profit if profit is None else profit,
+            float(self.storage),
+            float(self.commission),
+            float(self.profit if profit is None else profit),
             self.comment,
             code,
         ]
@@ -249,8 +273,8 @@ class Account:
     group: str
     currency: str
     leverage: int
-    balance: float
-    credit: float
+    balance: Decimal
+    credit: Decimal
     regdate: int
     disabled: bool = False
     token_gen: int = 0
@@ -264,6 +288,11 @@ class Account:
     positions: dict[int, Trade] = field(default_factory=dict)
     pending: dict[int, Trade] = field(default_factory=dict)
     watch: list[str] = field(default_factory=list)
+
+    @property
+    def digits(self) -> int:
+        """The account currency's digits: every amount of the account is exact in them."""
+        return currency_digits(self.currency)
 
     def profile(self) -> dict[str, Any]:
         return {
@@ -343,13 +372,13 @@ class Alert:
 
 @dataclass(slots=True)
 class Metrics:
-    balance: float
-    credit: float
-    equity: float
-    margin: float
-    margin_free: float
-    margin_level: float
-    profit: float
+    balance: Decimal
+    credit: Decimal
+    equity: Decimal
+    margin: Decimal
+    margin_free: Decimal
+    margin_level: Decimal
+    profit: Decimal
     level_type: int
 
 

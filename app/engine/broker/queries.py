@@ -29,7 +29,7 @@ import orjson
 
 from app.engine.broker.core import Core
 from app.engine.broker.margin import Margin
-from app.engine.broker.model import S_CANCELLED, S_CLOSED, S_FINANCE, TRADE_COLUMNS, Account
+from app.engine.broker.model import S_CANCELLED, S_CLOSED, S_FINANCE, TRADE_COLUMNS, ZERO, Account, dec
 from app.engine.broker.store import SEL_HISTORY, trade_from_row
 from app.engine.errors import InvalidInput
 
@@ -206,6 +206,11 @@ def parse(params: Mapping[str, Any]) -> TradeQuery:
     return q
 
 
+def _total(rows: list[list[Any]], column: int) -> float:
+    """An exact decimal sum of a money column (rows carry the amounts as JSON numbers)."""
+    return float(sum((dec(r[column]) for r in rows), ZERO))
+
+
 _HISTORY = {0: (S_CLOSED, S_CANCELLED, S_FINANCE), 2: (S_CLOSED, S_CANCELLED), 4: (S_FINANCE,)}
 
 
@@ -232,10 +237,10 @@ class Queries:
         # TRADE_COLUMNS: profit 13, net_profit 14, commission 15, storage 16, volume 6
         totals = {
             "count": len(rows),
-            "total_profit": round(sum(r[13] for r in rows), 2),
-            "total_net_profit": round(sum(r[14] for r in rows), 2),
-            "total_storage": round(sum(r[16] for r in rows), 2),
-            "total_commission": round(sum(r[15] for r in rows), 2),
+            "total_profit": _total(rows, 13),
+            "total_net_profit": _total(rows, 14),
+            "total_storage": _total(rows, 16),
+            "total_commission": _total(rows, 15),
             "total_volume": sum(r[6] for r in rows),
         }
         return rows[query.offset : query.offset + query.limit], totals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from app.engine.broker.accounts import Accounts
@@ -12,7 +13,7 @@ DEMO_USERS: tuple[dict[str, Any], ...] = (
         "password": "demo-1001",
         "name": "Demo Trader",
         "email": "demo1001@example.com",
-        "balance": 10_000.0,
+        "balance": 10_000,
         "leverage": 100,
         "currency": "USD",
         "country": "GB",
@@ -22,7 +23,7 @@ DEMO_USERS: tuple[dict[str, Any], ...] = (
         "password": "demo-1002",
         "name": "Second Trader",
         "email": "demo1002@example.com",
-        "balance": 10_000.0,
+        "balance": 10_000,
         "leverage": 100,
         "currency": "USD",
         "country": "DE",
@@ -36,7 +37,7 @@ async def seed_demo(accounts: Accounts) -> None:
             continue
         await accounts.create_user(
             password=d["password"],
-            balance=d["balance"],
+            balance=Decimal(d["balance"]),
             leverage=d["leverage"],
             currency=d["currency"],
             name=d["name"],

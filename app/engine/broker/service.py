@@ -51,6 +51,7 @@ class BrokerService:
         self.scripts = Scripts(core)
         self.settings = Settings(core)
         self.queries = Queries(core, self.margin)
+        core.settle_prices = self.pricing.catch_up
         self.loaded = False
 
     @property
@@ -117,7 +118,7 @@ class BrokerService:
 
     async def stop(self) -> None:
         self.core.running = False
-        self.pricing.stop()
+        await self.pricing.stop()
         self._disarm()
 
     async def wipe(self) -> None:

@@ -11,44 +11,82 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Numeric, bindparam, text
 from sqlalchemy.engine import Connection
 
-from app.engine.broker.model import ALERT_ACTIVE, S_OPEN, Account, Alert, Book, Trade
+from app.engine.broker.model import (
+    ALERT_ACTIVE,
+    S_OPEN,
+    Account,
+    Alert,
+    Book,
+    Trade,
+    currency_digits,
+    dec,
+    money,
+)
 from app.engine.broker.symbols import BY_NAME
 
 FAMILY = "broker"
+# money columns: NUMERIC(20, 2) (see the migration 0007_broker_money); Decimal in, Decimal out
+MONEY = Numeric(20, 2, asdecimal=True)
+
+
+def _money(stmt: Any, *names: str) -> Any:
+    """`stmt` binding the named parameters as exact decimals (SQLite and PostgreSQL alike)."""
+    return stmt.bindparams(*(bindparam(n, type_=MONEY) for n in names))
+
 
 USER_COLS = (
     "login, password_hash, email, name, phone, country, city, address, state, zipcode, avatar, "
     "group_name, currency, leverage, balance, credit, regdate, disabled, token_gen"
 )
-INS_USER = text(
-    f"INSERT INTO broker_users ({USER_COLS}) VALUES (:login, :password_hash, :email, :name, :phone, "
-    ":country, :city, :address, :state, :zipcode, :avatar, :group_name, :currency, :leverage, :balance, "
-    ":credit, :regdate, :disabled, :token_gen)"
+INS_USER = _money(
+    text(
+        f"INSERT INTO broker_users ({USER_COLS}) VALUES (:login, :password_hash, :email, :name, :phone, "
+        ":country, :city, :address, :state, :zipcode, :avatar, :group_name, :currency, :leverage, :balance, "
+        ":credit, :regdate, :disabled, :token_gen)"
+    ),
+    "balance",
+    "credit",
 )
-UPD_USER = text(
-    "UPDATE broker_users SET password_hash=:password_hash, email=:email, name=:name, phone=:phone, "
-    "country=:country, city=:city, address=:address, state=:state, zipcode=:zipcode, avatar=:avatar, "
-    "group_name=:group_name, currency=:currency, leverage=:leverage, balance=:balance, credit=:credit, "
-    "disabled=:disabled, token_gen=:token_gen WHERE login=:login"
+UPD_USER = _money(
+    text(
+        "UPDATE broker_users SET password_hash=:password_hash, email=:email, name=:name, phone=:phone, "
+        "country=:country, city=:city, address=:address, state=:state, zipcode=:zipcode, avatar=:avatar, "
+        "group_name=:group_name, currency=:currency, leverage=:leverage, balance=:balance, credit=:credit, "
+        "disabled=:disabled, token_gen=:token_gen WHERE login=:login"
+    ),
+    "balance",
+    "credit",
 )
-UPD_BALANCE = text("UPDATE broker_users SET balance=:balance WHERE login=:login")
+UPD_BALANCE = _money(text("UPDATE broker_users SET balance=:balance WHERE login=:login"), "balance")
 TRADE_COLS = (
     "order_id, login, cmd, state, status, symbol, volume, open_price, close_price, sl, tp, open_time, "
     "close_time, expiration, profit, commission, storage, comment, reason, margin, digits"
 )
-INS_TRADE = text(
-    f"INSERT INTO broker_trades ({TRADE_COLS}) VALUES (:order_id, :login, :cmd, :state, :status, :symbol, "
-    ":volume, :open_price, :close_price, :sl, :tp, :open_time, :close_time, :expiration, :profit, "
-    ":commission, :storage, :comment, :reason, :margin, :digits)"
+INS_TRADE = _money(
+    text(
+        f"INSERT INTO broker_trades ({TRADE_COLS}) VALUES (:order_id, :login, :cmd, :state, :status, :symbol, "
+        ":volume, :open_price, :close_price, :sl, :tp, :open_time, :close_time, :expiration, :profit, "
+        ":commission, :storage, :comment, :reason, :margin, :digits)"
+    ),
+    "profit",
+    "commission",
+    "storage",
+    "margin",
 )
-UPD_TRADE = text(
-    "UPDATE broker_trades SET cmd=:cmd, state=:state, status=:status, volume=:volume, open_price=:open_price, "
-    "close_price=:close_price, sl=:sl, tp=:tp, open_time=:open_time, close_time=:close_time, "
-    "expiration=:expiration, profit=:profit, commission=:commission, storage=:storage, comment=:comment, "
-    "reason=:reason, margin=:margin WHERE order_id=:order_id"
+UPD_TRADE = _money(
+    text(
+        "UPDATE broker_trades SET cmd=:cmd, state=:state, status=:status, volume=:volume, open_price=:open_price, "
+        "close_price=:close_price, sl=:sl, tp=:tp, open_time=:open_time, close_time=:close_time, "
+        "expiration=:expiration, profit=:profit, commission=:commission, storage=:storage, comment=:comment, "
+        "reason=:reason, margin=:margin WHERE order_id=:order_id"
+    ),
+    "profit",
+    "commission",
+    "storage",
+    "margin",
 )
 INS_REVOKED = text("INSERT INTO broker_revoked_tokens (jti, login, exp) VALUES (:jti, :login, :exp)")
 INS_WATCH = text("INSERT INTO broker_watch (login, symbol, position) VALUES (:login, :symbol, :position)")
@@ -171,16 +209,17 @@ def trade_from_row(r: Any) -> Trade:
         sl=float(r["sl"]),
         tp=float(r["tp"]),
         expiration=int(r["expiration"]),
-        profit=float(r["profit"]),
-        commission=float(r["commission"]),
-        storage=float(r["storage"]),
+        profit=dec(r["profit"]),
+        commission=dec(r["commission"]),
+        storage=dec(r["storage"]),
         comment=r["comment"],
         reason=int(r["reason"]),
-        margin=float(r["margin"]),
+        margin=dec(r["margin"]),
     )
 
 
 def account_from_row(u: Any) -> Account:
+    digits = currency_digits(u["currency"])
     return Account(
         login=int(u["login"]),
         password_hash=u["password_hash"],
@@ -189,8 +228,8 @@ def account_from_row(u: Any) -> Account:
         group=u["group_name"],
         currency=u["currency"],
         leverage=int(u["leverage"]),
-        balance=float(u["balance"]),
-        credit=float(u["credit"]),
+        balance=money(dec(u["balance"]), digits),
+        credit=money(dec(u["credit"]), digits),
         regdate=int(u["regdate"]),
         disabled=bool(u["disabled"]),
         token_gen=int(u["token_gen"]),

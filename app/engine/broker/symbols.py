@@ -204,6 +204,7 @@ BY_NAME: dict[str, Symbol] = {s.symbol: s for s in SYMBOLS}
 
 # account currencies the server can convert to and from (every one has a USD pair above)
 ACCOUNT_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "AUD", "CAD", "NZD")
+CURRENCY_DIGITS = {"JPY": 0}  # minor units (ISO 4217); every other account currency has 2
 
 # asset page details (GET /market/asset)
 ASSET_INFO: dict[str, dict[str, object]] = {

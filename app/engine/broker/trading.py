@@ -30,9 +30,11 @@ from app.engine.broker.model import (
     SELL,
     SELL_LIMIT,
     SELL_STOP,
+    ZERO,
     Account,
     Quote,
     Trade,
+    money,
 )
 from app.engine.broker.store import INS_TRADE, UPD_BALANCE, UPD_TRADE, Work
 from app.engine.broker.symbols import BY_NAME, Symbol
@@ -104,7 +106,7 @@ class Trading:
             tp=tp_p,
             expiration=exp,
             comment=comment or "",
-            margin=0.0 if pending else required,
+            margin=ZERO if pending else required,
         )
         work = Work()
         work.sql(INS_TRADE, t.params())
@@ -141,7 +143,7 @@ class Trading:
             work.sql(UPD_TRADE, t.params())
             work.emit(acc.login, t.frame(code))
         else:
-            part_margin = round(t.margin * volume / t.volume, 2)
+            part_margin = money(t.margin * volume / t.volume, acc.digits)
             part = Trade(
                 order=self.core.book.order_id(),
                 login=acc.login,
@@ -163,12 +165,12 @@ class Trading:
                 margin=part_margin,
             )
             t.volume -= volume
-            t.margin = round(t.margin - part_margin, 2)
+            t.margin = t.margin - part_margin
             t.state = PARTIALLY_CLOSED
             work.sql(INS_TRADE, part.params())
             work.sql(UPD_TRADE, t.params())
             work.emit(acc.login, t.frame(code, profit=profit, close_price=price, close_time=now))
-        acc.balance = round(acc.balance + profit, 2)
+        acc.balance = acc.balance + profit
         work.sql(UPD_BALANCE, {"balance": acc.balance, "login": acc.login})
         work.emit(acc.login, self.margin.balance_frame(acc, code))
 
@@ -262,6 +264,7 @@ class Trading:
             )
 
     async def _expire(self, login: int, order: int) -> None:
+        await self.core.before_timer()
         acc = self.core.book.accounts.get(login)
         t = None if acc is None else acc.pending.get(order)
         if acc is None or t is None:

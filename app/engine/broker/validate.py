@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from app.engine import bounds
 from app.engine.broker import conditions
-from app.engine.broker.model import BUY_LIMIT, BUY_STOP, SELL_LIMIT, SELL_STOP, Alert, Quote
+from app.engine.broker.model import BUY_LIMIT, BUY_STOP, MONEY_MAX, SELL_LIMIT, SELL_STOP, Alert, Quote, dec
 from app.engine.broker.symbols import BY_NAME, Symbol
 from app.engine.errors import InvalidInput
 
@@ -28,6 +29,18 @@ def _present(body: Mapping[str, Any], name: str) -> bool:
     return name in body and body[name] is not None
 
 
+_ABSENT = object()
+
+
+def _get(body: Mapping[str, Any], name: str, required: bool) -> Any:
+    """The field's value, `_ABSENT` when absent or null (400 if `required`)."""
+    if _present(body, name):
+        return body[name]
+    if required:
+        raise bad(name, "is required")
+    return _ABSENT
+
+
 def integer(
     body: Mapping[str, Any],
     name: str,
@@ -39,11 +52,9 @@ def integer(
     allow_str: bool = False,
 ) -> int | None:
     """An integer in [lo, hi] (never beyond 64 bits, CONTRACT §6); floats with no fraction pass."""
-    if not _present(body, name):
-        if required:
-            raise bad(name, "is required")
+    v = _get(body, name, required)
+    if v is _ABSENT:
         return default
-    v = body[name]
     if isinstance(v, str) and allow_str:
         try:
             v = int(v.strip())
@@ -80,11 +91,9 @@ def number(
     max_abs: float = MAX_ABS,
 ) -> float | None:
     """A finite number (prices, thresholds) no larger than `max_abs` in magnitude."""
-    if not _present(body, name):
-        if required:
-            raise bad(name, "is required")
+    v = _get(body, name, required)
+    if v is _ABSENT:
         return default
-    v = body[name]
     if isinstance(v, str) and allow_str:
         try:
             v = float(v.strip())
@@ -104,6 +113,30 @@ def number(
     return f
 
 
+def amount(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: Decimal | None = None,
+    non_negative: bool = False,
+) -> Decimal | None:
+    """Money: an exact decimal (the JSON number as written), within ±10^12 (CONTRACT §6)."""
+    v = _get(body, name, required)
+    if v is _ABSENT:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise bad(name, "must be a number")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise bad(name, "must be a finite number")
+    d = dec(v)
+    if abs(d) > MONEY_MAX:
+        raise bad(name, "must be between -10^12 and 10^12")
+    if non_negative and d < 0:
+        raise bad(name, "must not be negative")
+    return d
+
+
 def string(
     body: Mapping[str, Any],
     name: str,
@@ -113,11 +146,9 @@ def string(
     min_len: int = 0,
     max_len: int = 1000,
 ) -> str | None:
-    if not _present(body, name):
-        if required:
-            raise bad(name, "is required")
+    v = _get(body, name, required)
+    if v is _ABSENT:
         return default
-    v = body[name]
     if not isinstance(v, str):
         raise bad(name, "must be a string")
     if len(v) < min_len:

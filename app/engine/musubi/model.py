@@ -14,7 +14,7 @@ import os
 import random
 import uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 import orjson
@@ -76,9 +76,14 @@ def dec_str(d: Decimal) -> str:
     return s or "0"
 
 
+# wide enough for any product of two validated amounts (< 10^20, ≤ 8 places) to stay exact
+EXACT = Context(prec=60)
+
+
 def source_amount(target_amount: str, fx_rate: str) -> str:
-    """`target_amount × fx_rate`, rounded half-up to 6 decimals."""
-    return dec_str((Decimal(target_amount) * Decimal(fx_rate)).quantize(_SIX, rounding=ROUND_HALF_UP))
+    """`target_amount × fx_rate`, exact, then rounded half-up to 6 decimals."""
+    product = EXACT.multiply(Decimal(target_amount), Decimal(fx_rate))
+    return dec_str(product.quantize(_SIX, rounding=ROUND_HALF_UP, context=EXACT))
 
 
 _ISO: dict[int, str] = {}

@@ -133,17 +133,24 @@ class Orders:
         self.schedule(o.expires_at, "expiry", o.intent_id)
         return data
 
+    def _custodians_proposal(self, caller: Participant, intent_id: str, verb: str) -> None:
+        """Only the sender custodian decides on a proposal (403), and only once (409 under the lock)."""
+        if caller.party_id != order_for(self.memory, caller, intent_id).sender_custodian_party_id:
+            raise forbidden(f"only the sender custodian may {verb} the proposal")
+
+    def _undecided(self, intent_id: str, verb: str) -> Order:
+        o = self.memory.orders[intent_id]
+        if o.status != "PENDING" or o.custodian_accepted_at is not None:
+            raise conflict(
+                f"the proposal cannot be {verb}ed: order is {o.status}"
+                + (", already accepted" if o.custodian_accepted_at is not None else "")
+            )
+        return o
+
     async def accept_proposal(self, caller: Participant, intent_id: str) -> Order:
-        o = order_for(self.memory, caller, intent_id)
-        if caller.party_id != o.sender_custodian_party_id:
-            raise forbidden("only the sender custodian may accept the proposal")
+        self._custodians_proposal(caller, intent_id, "accept")
         async with self.memory.lock(intent_id):
-            o = self.memory.orders[intent_id]
-            if o.status != "PENDING" or o.custodian_accepted_at is not None:
-                raise conflict(
-                    f"the proposal cannot be accepted: order is {o.status}"
-                    + (", already accepted" if o.custodian_accepted_at is not None else "")
-                )
+            o = self._undecided(intent_id, "accept")
             now = self.now_ms()
             n = replace(o, custodian_accepted_at=now, updated_at=now)
             ch = Changes()
@@ -160,16 +167,9 @@ class Orders:
         return n
 
     async def reject_proposal(self, caller: Participant, intent_id: str) -> Order:
-        o = order_for(self.memory, caller, intent_id)
-        if caller.party_id != o.sender_custodian_party_id:
-            raise forbidden("only the sender custodian may reject the proposal")
+        self._custodians_proposal(caller, intent_id, "reject")
         async with self.memory.lock(intent_id):
-            o = self.memory.orders[intent_id]
-            if o.status != "PENDING" or o.custodian_accepted_at is not None:
-                raise conflict(
-                    f"the proposal cannot be rejected: order is {o.status}"
-                    + (", already accepted" if o.custodian_accepted_at is not None else "")
-                )
+            o = self._undecided(intent_id, "reject")
             return await self._end(o, "FAILED", "KYC_FAIL", caller.party_id, "PROPOSAL_REJECTED", "REJECTED")
 
     async def cancel(self, caller: Participant, intent_id: str) -> Order:

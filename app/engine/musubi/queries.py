@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import orjson
@@ -14,6 +14,7 @@ import orjson
 from app.clock import iso_ms
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import (
+    EXACT,
     EXPORT_COLUMNS,
     OPERATOR_PARTY_ID,
     QUOTE_STATUSES,
@@ -107,12 +108,13 @@ class Queries:
             orders = [m.orders[i] for i in m.orders_by_party.get(caller.party_id, ())]
         counts = dict.fromkeys(STATUSES, 0)
         volume = {"JPYSC0": Decimal(0), "USDCx": Decimal(0)}
-        for o in orders:
-            counts[o.status] += 1
-            if o.status == "SETTLED":
-                volume[o.target_currency] += Decimal(o.target_amount)
-                if o.source_amount_actual is not None:
-                    volume[o.source_currency] += Decimal(o.source_amount_actual)
+        with localcontext(EXACT):  # sums of amounts up to 10^40 stay exact
+            for o in orders:
+                counts[o.status] += 1
+                if o.status == "SETTLED":
+                    volume[o.target_currency] += Decimal(o.target_amount)
+                    if o.source_amount_actual is not None:
+                        volume[o.source_currency] += Decimal(o.source_amount_actual)
         out: dict[str, Any] = {
             "total_orders": len(orders),
             "counts_by_status": counts,

@@ -32,9 +32,6 @@ class Errors:
     def add(self, field: str, reason: str) -> None:
         self.details.append({"field": field, "reason": reason})
 
-    def __bool__(self) -> bool:
-        return bool(self.details)
-
     def raise_if_any(self) -> None:
         if self.details:
             message = "; ".join(f"{d['field']}: {d['reason']}" for d in self.details)
@@ -45,8 +42,12 @@ def invalid(field: str, reason: str) -> InvalidInput:
     return InvalidInput.field(field, reason, code="VALIDATION_ERROR")
 
 
+MAX_INT_DIGITS = 20  # amounts and rates below 10^20: a quote's product fits its column exactly
+
+
 def decimal_str(value: Any, field: str, errors: Errors, *, max_places: int = 6) -> str | None:
-    """A positive decimal given as a JSON string with at most `max_places` fractional digits."""
+    """A positive decimal given as a JSON string with at most `max_places` fractional digits
+    and `MAX_INT_DIGITS` integer digits."""
     if value is None:
         errors.add(field, "is required")
         return None
@@ -56,8 +57,12 @@ def decimal_str(value: Any, field: str, errors: Errors, *, max_places: int = 6) 
     if not _DECIMAL_RE.match(value) or len(value) > 40:
         errors.add(field, 'must be a decimal string of digits with an optional fraction, e.g. "112.5"')
         return None
-    if "." in value and len(value.split(".", 1)[1]) > max_places:
+    whole, _, fraction = value.partition(".")
+    if len(fraction) > max_places:
         errors.add(field, f"must have at most {max_places} fractional digits")
+        return None
+    if len(whole.lstrip("0")) > MAX_INT_DIGITS:
+        errors.add(field, f"must be less than 10^{MAX_INT_DIGITS}")
         return None
     try:
         d = Decimal(value)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from app.clock import DomainClock, wall_ms
+from app.engine import bounds
 from app.engine.errors import Forbidden, NotFound, Unauthorized
 from app.engine.order_entry import auth, store, validate
 from app.engine.order_entry.model import AccountState, Agent, VenueState
@@ -190,7 +191,7 @@ class Agents:
             raise Unauthorized(f"missing auth header(s): {', '.join(missing)}", code="MISSING_AUTH")
         if c.version.strip() != "2":
             raise Unauthorized("SC-Auth-Version must be 2", code="MISSING_AUTH")
-        if not c.nonce.isdigit() or len(c.nonce) > 19:
+        if not c.nonce.isdigit() or len(c.nonce) > 19 or int(c.nonce) > bounds.INT64_MAX:
             raise Unauthorized("SC-Nonce must be an integer (ms)", code="MISSING_AUTH")
         ts = c.timestamp.strip()
         if not ts.lstrip("-").isdigit() or len(ts) > 19:

@@ -54,6 +54,11 @@ class OrderEntryService:
         self.clock = rt.clock
         self.box: auth.SecretBox | None = None
         self._ticket: asyncio.Future[None] | None = None
+        # staged, waiting for the unit in flight: rows, events, and who waits for them
+        self._rows: list[store.Rows] = []
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._committer: asyncio.Task[None] | None = None
         self._stmts = store.Statements(rt.db.placeholder)
         self.uow = rt.streams.unit_of_work(FAMILY, self._reload)
         self.venue = VenueState()
@@ -160,6 +165,9 @@ class OrderEntryService:
         start the workers again. Whatever was staged and not committed is gone, as it must be."""
         for w in list(self.workers.values()):
             await w.cancel()
+        committer = self._committer
+        if committer is not None:  # a unit still in flight lands (or fails) before the tables are read
+            await asyncio.wait([committer])
         self._fail_ticket()
         await self._load()
         if self.lp.enabled:
@@ -208,37 +216,67 @@ class OrderEntryService:
 
     # --- the write path ----------------------------------------------------------------------------
     async def flush(self) -> None:
-        """Hand every pending write to the unit of work as one unit (call before any await)."""
+        """Hand everything staged so far over (call before any await); return once it is committed.
+
+        Units of this family are committed one at a time, in the order they were staged: what is
+        staged while a unit is in flight joins the next one. So a unit never commits on top of
+        one that failed — everything staged after a failure is void, and `reload` rebuilds it."""
         pending = self.venue.take()
         ticket, self._ticket = self._ticket, None
+        done = asyncio.get_running_loop().create_future()
+        if pending:
+            self._rows.append(store.pending_rows(pending, self.venue, self.clock.now_ms()))
+            self._events.extend(pending.events)
+        if ticket is not None:
+            self._waiters.append(ticket)
+        self._waiters.append(done)
+        if self._committer is None:
+            self._committer = asyncio.get_running_loop().create_task(self._commit_backlog(), name="oe-commit")
+        await done
+
+    async def _commit_backlog(self) -> None:
+        stmts = self._stmts
         try:
-            if pending:
-                rows = store.pending_rows(pending, self.venue, self.clock.now_ms())
-                stmts, events = self._stmts, pending.events
+            while self._waiters:
+                rows, events, waiters = self._rows, self._events, self._waiters
+                self._rows, self._events, self._waiters = [], [], []
 
-                def write(conn: Connection, emit: Emit) -> None:
-                    stmts.write(conn, rows)
-                    for account, body in events:
-                        emit(FAMILY, account, KIND, (account, body))
+                try:
+                    if rows or events:
+                        await self.uow.commit(_unit(stmts, rows, events))
+                except BaseException as exc:
+                    # void: this unit and whatever was staged on top of it meanwhile
+                    self._rows, self._events = [], []
+                    self._fail(waiters + self._waiters, exc)
+                    self._waiters = []
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for w in waiters:
+                    if not w.done():
+                        w.set_result(None)
+        finally:
+            self._committer = None
 
-                await self.uow.commit(write)
-        except BaseException:
-            if ticket is not None and not ticket.done():
-                ticket.set_exception(
-                    ServiceUnavailable(
-                        "the write failed; the batch was not executed", code="SERVICE_UNAVAILABLE"
-                    )
-                )
-                ticket.exception()  # marked retrieved: the waiter (if any) re-raises it
-            raise
-        if ticket is not None and not ticket.done():
-            ticket.set_result(None)
+    @staticmethod
+    def _fail(waiters: list[asyncio.Future[None]], exc: BaseException) -> None:
+        err = (
+            exc
+            if isinstance(exc, ServiceUnavailable)
+            else ServiceUnavailable(
+                "the write failed; the batch was not executed", code="SERVICE_UNAVAILABLE"
+            )
+        )
+        for w in waiters:
+            if not w.done():
+                w.set_exception(err)
+                w.exception()  # marked retrieved: a waiter (if any) still gets it
 
     def _fail_ticket(self) -> None:
         ticket, self._ticket = self._ticket, None
-        if ticket is not None and not ticket.done():
-            ticket.set_exception(ServiceUnavailable("the write failed; the batch was not executed"))
-            ticket.exception()
+        self._rows, self._events = [], []
+        self._fail([*self._waiters, *([ticket] if ticket is not None else [])], ServiceUnavailable())
+        self._waiters = []
 
     async def _commit_step(self, handed: bool) -> None:
         """Return once everything staged so far is durable. A shard worker that was handed
@@ -319,3 +357,16 @@ class OrderEntryService:
             "(REFSERVER_OE_LIQUIDITY=on|off, POST /_admin/order-entry/liquidity)"
         )
         return lines
+
+
+def _unit(stmts: store.Statements, rows: list[store.Rows], events: list[tuple[str, dict[str, Any]]]) -> Any:
+    """The write of one unit: the domain rows in staging order (a later upsert of the same row
+    wins), then the execution events."""
+
+    def write(conn: Connection, emit: Emit) -> None:
+        for r in rows:
+            stmts.write(conn, r)
+        for account, body in events:
+            emit(FAMILY, account, KIND, (account, body))
+
+    return write

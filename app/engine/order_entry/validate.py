@@ -137,6 +137,8 @@ def market(body: dict[str, Any], coid: str | None, *, optional: bool = False) ->
     if ref is None and optional:
         return None
     if is_int(ref):
+        if not bounds.in_range(ref):
+            raise Reject("INVALID_ORDER", None, coid)
         m = BY_ID.get(ref)
     elif isinstance(ref, str):
         m = BY_SYMBOL.get(ref) or (BY_ID.get(int(ref)) if ref.isdigit() and len(ref) <= 6 else None)

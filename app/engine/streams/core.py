@@ -12,6 +12,7 @@ batch = await sub.next_batch()
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +44,7 @@ class Streams:
         queue_max: int = 4096,
         max_batch: int = 4096,
         ring_max_bytes: int = 64 * 1024 * 1024,
+        sweep_every_s: float = 30.0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -54,12 +56,27 @@ class Streams:
             now_ms=clock.now_ms,
         )
         self.sequencer = Sequencer(db, clock, on_commit=self.hub.publish, max_batch=max_batch)
+        self.sweep_every_s = sweep_every_s
+        self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self.sequencer.start()
+        self._sweeper = asyncio.get_running_loop().create_task(
+            self._sweep_now_and_then(), name="streams-sweep"
+        )
+
+    async def _sweep_now_and_then(self) -> None:
+        """Retention is judged at read time; this also lets an idle server give back what
+        retention has passed, and the states of streams nobody uses any more."""
+        while True:
+            await asyncio.sleep(self.sweep_every_s)
+            self.hub.sweep()
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         await self.sequencer.close()
         self.hub.clear("shutdown")
 

@@ -266,6 +266,9 @@ class Sequencer:
         now = self.clock.now_ms()
         encoders = self.encoders
         committed: list[Event] = []
+        # Events live on in rings and queues, so their bytes are copied to their exact size:
+        # orjson hands back bytes whose allocation is its whole buffer (4 KiB for a 400 B event).
+        exact: dict[int, bytes] = {}
         for unit in batch:
             if unit.error is not None:
                 continue
@@ -276,9 +279,12 @@ class Sequencer:
                 nxt[key] = seq + 1
                 body = ev.body
                 if isinstance(body, bytes):  # already wire bytes: stored and sent as given
-                    data = body
+                    data = exact.get(id(body))
+                    if data is None:  # one right-sized copy per body, however many events share it
+                        data = exact[id(body)] = bytes(memoryview(body))
                 else:
                     data = encoders.get(ev.family, default_encoder)(seq, seq - 1, now, ev.kind, body)
+                    data = bytes(memoryview(data))
                 e = Event(ev.family, ev.stream, seq, now, ev.kind, ev.ref, data)
                 out.append(e)
             unit.committed = out

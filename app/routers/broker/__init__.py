@@ -6,7 +6,7 @@ from typing import Any
 
 from app.engine.broker.service import BrokerService
 from app.families import ErrorShape, Family
-from app.routers.broker import account, admin, alerts, asyncapi, market, scripts, sign, trade, ws
+from app.routers.broker import account, admin, alerts, asyncapi, market, schemas, scripts, sign, trade, ws
 
 
 def error_body(
@@ -62,4 +62,5 @@ family = Family(
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
     order=2,
+    openapi=schemas.declarations,
 )

@@ -3,6 +3,7 @@ notifications."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -43,7 +44,7 @@ async def create_user(request: Request) -> Response:
         raise fields.bad("disabled", "must be true or false")
     acc = await service(request).accounts.create_user(
         password=password,
-        balance=fields.number(body, "balance", default=10_000.0, non_negative=True) or 0.0,
+        balance=fields.amount(body, "balance", default=Decimal(10_000), non_negative=True) or Decimal(0),
         leverage=fields.integer(body, "leverage", default=100, lo=1, hi=1000) or 100,
         currency=fields.string(body, "currency", default="USD", max_len=8) or "USD",
         name=fields.string(body, "name", default="", max_len=255) or "",
@@ -90,12 +91,12 @@ async def update_user(request: Request, login: int) -> Response:
     if body.get("leverage") is not None:
         changes["leverage"] = fields.req_int(body, "leverage", lo=1, hi=1000)
     if body.get("credit") is not None:
-        changes["credit"] = round(fields.number(body, "credit", non_negative=True) or 0.0, 2)
+        changes["credit"] = fields.amount(body, "credit", non_negative=True)
     for name in ("name", "email"):
         if body.get(name) is not None:
             changes[name] = fields.req_str(body, name, max_len=255)
     acc = await service(request).accounts.update_user(acc, changes)
-    return answer({**acc.profile(), "disabled": acc.disabled, "credit": acc.credit})
+    return answer({**acc.profile(), "disabled": acc.disabled, "credit": float(acc.credit)})
 
 
 @router.post(
@@ -106,12 +107,10 @@ async def update_user(request: Request, login: int) -> Response:
 async def deposit(request: Request, login: int) -> Response:
     acc = _account(request, login)
     body = await read_body(request)
-    amount = fields.number(body, "amount", required=True) or 0.0
-    if amount == 0:
-        raise fields.bad("amount", "must not be 0")
+    amount = fields.amount(body, "amount", required=True) or Decimal(0)
     svc = service(request)
     order = await svc.accounts.deposit(acc, amount, fields.string(body, "comment", max_len=255))
-    return answer({"order": order, "balance": acc.balance})
+    return answer({"order": order, "balance": float(acc.balance)})
 
 
 @router.post(

@@ -81,7 +81,7 @@ def _short_row(svc: BrokerService, acc: Account, sym: Symbol) -> list[Any]:
     q = svc.quotes[sym.symbol]
     info = ASSET_INFO.get(sym.symbol, {})
     currency = sym.base if sym.group != "Indices" else sym.quote
-    tick_value = round(sym.contract_size * sym.point * svc.margin.rate(sym.quote, acc.currency), 8)
+    tick_value = round(sym.contract_size * sym.point * float(svc.margin.rate(sym.quote, acc.currency)), 8)
     price1d = spread_around(sym, sym.mid)[0]
     return [
         sym.symbol,

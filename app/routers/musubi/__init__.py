@@ -7,7 +7,7 @@ from typing import Any
 from app.clock import iso_ms
 from app.engine.musubi.service import Musubi
 from app.families import ErrorShape, Family
-from app.routers.musubi import admin, asyncapi, auth, market_makers, orders, sse
+from app.routers.musubi import admin, asyncapi, auth, market_makers, orders, schemas, sse
 
 
 def error_body(
@@ -49,4 +49,5 @@ family = Family(
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
     order=1,
+    openapi=schemas.declarations,
 )

@@ -7,14 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.engine.musubi import validate as v
-from app.routers.kit import answer, read_json
-from app.routers.musubi.deps import intent, service
+from app.routers.kit import answer
+from app.routers.musubi.deps import intent, json_body, service
 
 router = APIRouter()
 
 
 async def _body(request: Request) -> dict[str, object]:
-    body: dict[str, object] = await read_json(request, required=False, code="VALIDATION_ERROR")
+    body: dict[str, object] = await json_body(request, required=False)
     return body
 
 

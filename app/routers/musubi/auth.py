@@ -10,8 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.engine.musubi.model import OPERATOR_PARTY_ID
-from app.routers.kit import read_json
-from app.routers.musubi.deps import ANYONE, BEARER, STR, body_doc, caller, envelope, secure, service
+from app.routers.musubi.deps import (
+    ANYONE,
+    BEARER,
+    STR,
+    body_doc,
+    caller,
+    envelope,
+    json_body,
+    secure,
+    service,
+)
 
 public = APIRouter(tags=["musubi"])
 router = APIRouter(tags=["musubi"])
@@ -30,7 +39,7 @@ async def token(request: Request) -> Response:
         # OAuth-style clients post the same two fields as a form
         body = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
     else:
-        body = await read_json(request, code="VALIDATION_ERROR")
+        body = await json_body(request)
     tok, ttl, p = service(request).participants.issue_token(body.get("client_id"), body.get("client_secret"))
     request.scope.setdefault("state", {})["caller"] = p.party_id
     return envelope(request, {"token": tok, "expires_in": ttl, "canton_party_id": p.party_id, "role": p.role})

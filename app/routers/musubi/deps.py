@@ -15,15 +15,16 @@ import orjson
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from app.context import AppContext
+from app.engine import bounds
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import Participant, forbidden, iso
 from app.engine.musubi.participants import unauthorized
 from app.engine.musubi.service import Musubi
-from app.routers.kit import JSON, MalformedBearer, bearer
+from app.routers.kit import JSON, MalformedBearer, bearer, read_json
 
 INSTITUTION = frozenset({"institution"})
 CUSTODIAN = frozenset({"custodian"})
@@ -92,6 +93,14 @@ def page_envelope(conn: HTTPConnection, items: list[Any], total: int, page: int,
         + b"}"
     )
     return Response(body, media_type=JSON)
+
+
+async def json_body(request: Request, *, required: bool = True, obj: bool = True) -> Any:
+    """The request body as JSON (whatever its Content-Type), at most `bounds.MAX_DEPTH` deep;
+    errors name the field `body` in the envelope."""
+    parsed = await read_json(request, required=required, obj=obj, code="VALIDATION_ERROR")
+    bounds.check_depth(parsed, code="VALIDATION_ERROR")
+    return parsed
 
 
 def intent(intent_id: str) -> str:

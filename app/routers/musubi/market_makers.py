@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import QUOTE_STATUSES
-from app.routers.kit import read_json
 from app.routers.musubi.deps import (
     MARKET_MAKER,
     STR,
@@ -21,6 +20,7 @@ from app.routers.musubi.deps import (
     caller,
     envelope,
     intent,
+    json_body,
     list_doc,
     page_envelope,
     secure,
@@ -58,7 +58,7 @@ async def quote_request(request: Request, intent_id: str) -> Response:
 )
 async def submit_quote(request: Request, intent_id: str) -> Response:
     p, svc = acting(request, MARKET_MAKER)
-    body = await read_json(request, obj=False, code="VALIDATION_ERROR")
+    body = await json_body(request, obj=False)
     q = await svc.quotes.submit(p, intent(intent_id), body)
     return envelope(request, q.to_json(svc.clock.now_ms(), sender_side=False), 201)
 

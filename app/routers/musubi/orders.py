@@ -13,7 +13,6 @@ from starlette.responses import Response
 
 from app.engine.musubi import validate as v
 from app.engine.musubi.queries import export_csv
-from app.routers.kit import read_json
 from app.routers.musubi.deps import (
     ANYONE,
     CUSTODIAN,
@@ -25,6 +24,7 @@ from app.routers.musubi.deps import (
     caller,
     envelope,
     intent,
+    json_body,
     list_doc,
     page_envelope,
     secure,
@@ -78,7 +78,7 @@ _CREATE_DOC["parameters"] = [{"name": "Idempotency-Key", "in": "header", "requir
 )
 async def create_order(request: Request) -> Response:
     p, svc = acting(request, INSTITUTION)
-    body = await read_json(request, obj=False, code="VALIDATION_ERROR")
+    body = await json_body(request, obj=False)
     data = await svc.orders.create(p, body, request.headers.get("idempotency-key"))
     return envelope(request, data, 201)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.engine.order_entry.service import FAMILY, OrderEntryService
 from app.families import CORE_CODES, ErrorShape, Family
-from app.routers.order_entry import admin, asyncapi, rest, ws
+from app.routers.order_entry import admin, asyncapi, fix_listener, rest, schemas, ws
 
 # `{"error": {"code", "message"}}`, the core's own shape
 ERRORS = ErrorShape(codes=dict(CORE_CODES))
@@ -18,5 +18,7 @@ family = Family(
     routers=[rest.router, ws.router],
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
+    listener=fix_listener.start_fix,
     order=3,
+    openapi=schemas.declarations,
 )

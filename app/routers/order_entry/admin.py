@@ -12,6 +12,18 @@ from app.routers.order_entry.deps import Service
 router = APIRouter()
 
 
+@router.get(
+    "/fix/sessions",
+    summary="The FIX drop-copy sessions: {senderCompId, apiKeyId, account, connected, nextOutSeq, nextInSeq, lastAccountSeq}",
+)
+async def fix_sessions(request: Request) -> Response:
+    from app.routers.order_entry.fix_listener import make_engine
+
+    listener = getattr(request.app.state, "listeners", {}).get("fix")
+    engine = listener.engine if listener is not None else make_engine(request.app.state.ctx)
+    return answer({"sessions": await engine.sessions()})
+
+
 @router.post(
     "/order-entry/agents", summary="Create an agent → {apiKeyId, apiSecret, apiPassphrase, account, scopes}"
 )

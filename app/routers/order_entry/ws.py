@@ -4,14 +4,16 @@ legacy alias `/api/v1/ws/bsl/{account}`.
 States: CONNECTED → (token in the query, or the first frame `{"op":"authenticate"}`, answered
 `{"op":"authenticated"}`) → AUTHENTICATED → replay from `fromSeq` (ring, then SQL) → LIVE.
 The session is a race of tasks — sender (stream → socket), receiver (pongs, client pings,
-disconnect), pinger (wall-clock heartbeat), closer (key revoked) — the first to finish decides
-the close code:
+disconnect), pinger (wall-clock heartbeat), watcher (the engine ends the session: key revoked,
+server stopping) — the first to finish decides the close code (`close_for` maps the engine's
+outcomes):
 
     4401  bad / expired / reused token, another account's path, key revoked
     4000  no pong within REFSERVER_OE_WS_PONG_TIMEOUT_MS
     4008  slow consumer, after {"op":"resync_required","fromSeq":N}
     4400  malformed fromSeq
     1012  the stream was closed by the server (control-API disconnect, reset, shutdown)
+    1013  the token could not be checked (database unavailable): try again later
 """
 
 from __future__ import annotations

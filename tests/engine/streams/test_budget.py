@@ -9,6 +9,7 @@ import pytest
 
 from app.engine.streams import NewEvent, Streams
 from app.engine.streams.budget import EVENT_COST, RING_COST
+from tests.conftest import wait_for
 from tests.engine.streams.helpers import FAM, open_streams, take
 
 pytestmark = pytest.mark.anyio
@@ -123,3 +124,14 @@ async def test_a_head_loaded_across_a_sweep_is_loaded_again(sqlite_url: str) -> 
         gate.set()
         assert await asyncio.wait_for(loading, 5) == 1
         assert calls == 2
+
+
+async def test_an_idle_server_gives_back_what_retention_has_passed(sqlite_url: str) -> None:
+    """Regression (memory held while idle): with no read at all, events past retention leave
+    memory and the idle stream's state is dropped, by the periodic sweep."""
+    async with open_streams(sqlite_url, ring_retention_ms=1_000, sweep_every_s=0.01) as s:
+        await s.append_many([NewEvent(FAM, "quiet", "x", body(0, i)) for i in range(10)])
+        assert s.hub.budget.used > 0
+        await s.clock.advance(1_001)
+        await wait_for(lambda: s.hub.budget.used == 0 and (FAM, "quiet") not in s.hub.states)
+        assert [e.seq for e in (await s.read(FAM, "quiet", 1, 100)).events] == list(range(1, 11))

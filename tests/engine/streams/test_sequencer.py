@@ -178,3 +178,35 @@ async def test_bytes_bodies_bypass_the_family_encoder(sqlite_url: str) -> None:
         a = await s.append(FAM, "enc", "x", {"ignored": True})
         b = await s.append(FAM, "enc", "x", b'["raw"]')
         assert (a.data, b.data) == (b'{"seq":1,"prev":0}', b'["raw"]')
+
+
+async def test_stored_event_bytes_hold_their_size_not_the_encoders_buffer(sqlite_url: str) -> None:
+    """Regression (RSS grew ~40 KB per Musubi order): orjson's bytes keep its whole buffer
+    (≥ 4 KiB for a 400 B event); what the ring keeps is copied to its exact size, and one body
+    shared by several events is kept once."""
+    import gc
+    import tracemalloc
+
+    import orjson
+
+    async with open_streams(sqlite_url) as s:
+        await s.append(FAM, "warm", "x", {"i": 0})  # statement caches, the writer's connection
+        body = {"pad": "x" * 300, "list": list(range(20))}
+        shared = orjson.dumps(body)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            await s.append_many([NewEvent(FAM, "m", "x", dict(body, i=i)) for i in range(1000)])
+            await s.append_many([NewEvent(FAM, f"p{i % 10}", "x", shared) for i in range(1000)])
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - base
+        finally:
+            tracemalloc.stop()
+        ring = s.hub.states[(FAM, "p0")].ring
+        held = ring.since(1, s.clock.now_ms()) or []
+        assert held[0].data == shared and held[0].data is not shared
+        assert held[0].data is s.hub.states[(FAM, "p1")].ring.since(1, 0)[0].data  # type: ignore[index]
+        # 1,000 distinct events of ~400 B and 1,000 sharing one body, with the engine's objects
+        # around them (~1 MB): well under the 4 MiB that orjson's buffers alone would hold
+        assert grown < 2_000_000, grown

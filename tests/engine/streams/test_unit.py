@@ -43,6 +43,11 @@ def write_one(body: dict[str, Any]) -> Any:
     return write
 
 
+def crash(conn: Any, emit: Emit) -> None:
+    """A write with a bug in it (not a refusal)."""
+    raise KeyError("bug")
+
+
 async def test_apply_runs_after_commit_and_before_any_subscriber_sees_the_events(db_url: str) -> None:
     """Memory follows the commit: when apply runs the event is stored, but neither the ring nor
     a subscriber has it yet; the subscriber then receives it with the memory already changed."""
@@ -121,9 +126,6 @@ async def test_a_write_that_crashes_is_not_a_refusal(sqlite_url: str) -> None:
         reload = Reloads()
         uow = s.unit_of_work(FAM, reload)
 
-        def crash(conn: Any, emit: Emit) -> None:
-            raise KeyError("bug")
-
         with pytest.raises(ServiceUnavailable):
             await uow.commit(crash)
         async with asyncio.timeout(5):
@@ -156,9 +158,6 @@ async def test_reload_is_retried_until_it_succeeds(sqlite_url: str) -> None:
         uow = s.unit_of_work(FAM, reload)
         uow.retry_s = 0.01
 
-        def crash(conn: Any, emit: Emit) -> None:
-            raise KeyError("bug")
-
         with pytest.raises(ServiceUnavailable):
             await uow.commit(crash)
         async with asyncio.timeout(5):
@@ -173,9 +172,6 @@ async def test_failures_during_a_reload_start_no_second_reload(sqlite_url: str) 
         reload = Reloads()
         reload.gate.clear()
         uow = s.unit_of_work(FAM, reload)
-
-        def crash(conn: Any, emit: Emit) -> None:
-            raise KeyError("bug")
 
         results = await asyncio.gather(*(uow.commit(crash) for _ in range(3)), return_exceptions=True)
         assert all(isinstance(r, ServiceUnavailable) for r in results)

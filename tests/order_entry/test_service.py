@@ -1,113 +1,20 @@
-"""Execution stream reads (CONTRACT §1, §4.2): gap-fill ring vs SQL, the open-orders snapshot's
-seq, contiguity, and rebuilding books and balances from the tables after a restart."""
+"""The venue's lifecycle and its one consistency rule (CONTRACT §1, §6 "Restarts"): rebuilding
+from the tables after a restart, a control reset, a crash before matching, a failed commit
+(the unit of work's reload), raw appends on the same streams."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
 
-from tests.conftest import make_settings, running_app
+from tests.conftest import ADMIN_HEADERS, make_settings, running_app, wait_for
 from tests.order_entry.helpers import RICH, new_agent
 
 pytestmark = pytest.mark.anyio
 BTC = 1
-
-
-async def test_gap_fill_ring_vs_sql(db_url: str) -> None:
-    """With a 5-event ring, reads far behind report sql / mixed and return exactly the events a
-    ring read returns; paging with hasMore/nextSeq covers the stream once."""
-    async with running_app(make_settings(db_url, ring_max_events=5)) as r:
-        a = await new_agent(r.client, fund=RICH)
-        await a.batch(
-            [
-                a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 7, "qty": 1})
-                for _ in range(12)
-            ]
-        )
-        await r.ctx.services["order-entry"].drain()
-        ring = await a.executions(8)
-        assert ring["source"] == "ring" and [e["seq"] for e in ring["events"]] == [8, 9, 10, 11, 12]
-        assert ring["hasMore"] is False and ring["toSeq"] == 12 and ring["nextSeq"] == 13
-        sql = await a.executions(1, 4)
-        assert sql["source"] == "sql" and [e["seq"] for e in sql["events"]] == [1, 2, 3, 4]
-        assert sql["hasMore"] is True and sql["nextSeq"] == 5 and sql["fromSeq"] == 1 and sql["toSeq"] == 4
-        mixed = await a.executions(3)
-        assert mixed["source"] == "mixed" and [e["seq"] for e in mixed["events"]] == list(range(3, 13))
-        assert mixed["events"][5:] == ring["events"]  # byte-identical whichever source served them
-        assert mixed["events"][:2] == sql["events"][2:]
-        empty = await a.executions(13)
-        assert empty["events"] == [] and empty["hasMore"] is False and empty["nextSeq"] == 13
-        # paging
-        seen: list[int] = []
-        nxt = 1
-        while True:
-            page = await a.executions(nxt, 5)
-            seen += [e["seq"] for e in page["events"]]
-            if not page["hasMore"]:
-                break
-            nxt = page["nextSeq"]
-        assert seen == list(range(1, 13))
-        for q in ("limit=0", "limit=10001", "fromSeq=-1", "fromSeq=x"):
-            resp = await a.get(f"/api/v1/order-entry/accounts/{a.account}/executions", q)
-            assert resp.status_code == 400 and resp.json()["error"]["code"] == "INVALID_REQUEST"
-            assert q.split("=")[0] in resp.json()["error"]["message"]
-
-
-async def test_snapshot_seq_matches_orders(db_url: str) -> None:
-    """The open-orders snapshot's seq is the last event it includes — also while orders keep
-    arriving, filling and being cancelled: replaying events 1..seq gives exactly its orders."""
-    import asyncio
-    import random
-
-    async with running_app(make_settings(db_url, oe_liquidity="on")) as r:
-        a = await new_agent(r.client, fund=RICH)
-        b = await new_agent(r.client, fund=RICH)
-        rng = random.Random(5)
-        stop = asyncio.Event()
-
-        async def flow() -> None:
-            while not stop.is_set():
-                who = a if rng.random() < 0.7 else b
-                acts = [
-                    who.action(
-                        "SpotPlaceOrder",
-                        {
-                            "market": BTC,
-                            "side": rng.choice(("Bid", "Ask")),
-                            "price": 65_000 + rng.randint(-4, 4) * 10,
-                            "qty": rng.randint(1, 60),
-                            "timeInForce": rng.choice(("gtc", "ioc")),
-                        },
-                    )
-                    for _ in range(rng.randint(1, 3))
-                ]
-                if who is a and rng.random() < 0.2:
-                    acts.append(a.action("SpotCancelAll", {}))
-                await who.batch(acts)
-
-        task = asyncio.create_task(flow())
-        try:
-            for _ in range(12):
-                snap = await a.open_orders()
-                evs = [e["data"] for e in await a.all_events() if e["seq"] <= snap["seq"]]
-                assert len(evs) == snap["seq"]
-                assert apply(evs) == {o["orderId"]: (o["leavesQty"], o["cumQty"]) for o in snap["orders"]}
-        finally:
-            stop.set()
-            await task
-        assert snap["seq"] > 0
-
-
-def apply(events: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    book: dict[str, tuple[int, int]] = {}
-    for d in events:
-        oid, st = d["orderId"], d["status"]
-        if st in ("NEW", "PARTIALLY_FILLED", "REPLACED"):
-            book[oid] = (d["leavesQty"], d["cumQty"])
-        elif st in ("FILLED", "CANCELED", "EXPIRED"):
-            book.pop(oid, None)
-    return book
 
 
 async def test_restart_rebuilds_books_and_balances(db_url: str) -> None:
@@ -245,3 +152,52 @@ async def test_raw_control_appends_share_the_stream(sqlite_url: str) -> None:
         page = await a.executions(5)
         assert [e["seq"] for e in page["events"]] == [5] and page["events"][0]["prevSeq"] == 4
         assert (await a.open_orders())["seq"] == 5
+
+
+async def test_a_unit_staged_on_a_failed_one_never_commits(sqlite_url: str) -> None:
+    """Regression: while a unit was in flight, a second one staged on top of it (a funding of the
+    same account, whose balance row carries the first unit's reservation) was committed even
+    though the first failed, leaving money reserved by an order that never existed. Units are
+    committed one at a time: the second is void, both callers get 503, the database still holds
+    the state before both."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, fund={"USDC": 1_000})
+        svc = r.ctx.services["order-entry"]
+        await svc.drain()
+        before = await a.bootstrap()
+        entered, go = threading.Event(), threading.Event()
+
+        def hook(conn: Any) -> None:  # the writer thread, inside the unit's transaction
+            row = conn.exec_driver_sql(
+                "SELECT reserved FROM oe_balances WHERE account = ? AND asset = 'USDC'", (a.account,)
+            ).first()
+            if row is not None and row[0] == 100 and not entered.is_set():
+                entered.set()
+                go.wait(10)
+                raise RuntimeError("disk on fire")
+
+        r.ctx.streams.sequencer.before_commit = hook
+        place = asyncio.create_task(
+            a.batch([a.action("SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 10, "qty": 10})])
+        )
+        await wait_for(entered.is_set)
+        fund = asyncio.create_task(
+            r.client.post(
+                f"/_admin/order-entry/accounts/{a.account}/fund",
+                json={"balances": {"USDC": 5}},
+                headers=ADMIN_HEADERS,
+            )
+        )
+        await wait_for(lambda: svc.venue.ledger.free(a.account, "USDC") == 905)  # staged on top
+        go.set()
+        assert (await place).status_code == 503
+        assert (await fund).status_code == 503
+        await svc.uow.settled()
+        r.ctx.streams.sequencer.before_commit = None
+        assert await a.bootstrap() == before
+        resp = await r.client.post(
+            f"/_admin/order-entry/accounts/{a.account}/fund",
+            json={"balances": {"USDC": 5}},
+            headers=ADMIN_HEADERS,
+        )
+        assert resp.json()["balances"]["USDC"] == {"free": 1_005, "reserved": 0}

@@ -231,3 +231,25 @@ async def test_demo_agents_seeded(sqlite_url: str) -> None:
         assert boot["balances"]["USDC"]["free"] > 0 and boot["nonceFloor"] == 0
         lines = r.ctx.services["order-entry"].credentials()
         assert any(d.api_secret in line for line in lines)
+
+
+async def test_agent_for_key_and_revocation_hook(sqlite_url: str) -> None:
+    """The service's API for other listeners (the FIX drop-copy): `agent_for_key` gives the
+    key's account, scopes, revoked flag and a passphrase check; `on_revoke` callbacks get the
+    key id once the revocation is committed."""
+    async with running_app(make_settings(sqlite_url)) as r:
+        a = await new_agent(r.client, scopes=["read", "drop_copy"])
+        svc = r.ctx.services["order-entry"]
+        assert svc.agent_for_key("spk_nobody") is None
+        agent = svc.agent_for_key(a.creds.api_key_id)
+        assert agent is not None and agent.account == a.account and not agent.revoked
+        assert agent.scopes == {"read", "drop_copy"} and agent.secret == a.creds.api_secret
+        assert agent.verify_passphrase(a.creds.api_passphrase) and not agent.verify_passphrase("spp_wrong")
+        revoked: list[str] = []
+        svc.on_revoke(revoked.append)
+        resp = await r.client.delete(
+            f"/_admin/order-entry/agents/{a.creds.api_key_id}", headers=ADMIN_HEADERS
+        )
+        assert resp.status_code == 200
+        assert revoked == [a.creds.api_key_id]
+        assert svc.agent_for_key(a.creds.api_key_id).revoked is True

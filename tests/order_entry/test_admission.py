@@ -1,55 +1,20 @@
-"""Order entry through the signed batch (CONTRACT §4.2, §4.3, §6): admission acks vs
-book-decided outcomes on the stream, matching rules, balances, idempotency."""
+"""Admission of the signed batch (CONTRACT §4.2, §4.3, §6): acks vs book-decided outcomes on the
+stream, per-action refusals, matching through the batch, balances, idempotency."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 import pytest
 
 from tests.conftest import make_settings, running_app
-from tests.order_entry.helpers import OE, RICH, new_agent
+from tests.order_entry.helpers import RICH, events_of, new_agent, place, settle
 
 pytestmark = pytest.mark.anyio
 
 BTC = 1  # BTC-USDC, shard 0
 SOL = 3  # SOL-USDC, minQty 10, shard 1
 HALTED = 5
-
-
-async def settle(r: Any) -> None:
-    await r.ctx.services["order-entry"].drain()
-
-
-async def events_of(a: OE) -> list[dict[str, Any]]:
-    return [e["data"] for e in await a.all_events()]
-
-
-def place(
-    a: OE, market: int, side: str, price: int, qty: int, tif: str = "gtc", coid: str | None = None
-) -> dict[str, Any]:
-    f: dict[str, Any] = {"market": market, "side": side, "price": price, "qty": qty, "timeInForce": tif}
-    if coid is not None:
-        f["clientOrderId"] = coid
-    return a.action("SpotPlaceOrder", f)
-
-
-async def test_markets_limits_bootstrap(sqlite_url: str) -> None:
-    """≥4 markets over ≥2 shards in the §4.2 shape; limits carry x-bsl-contract; bootstrap shape."""
-    async with running_app(make_settings(sqlite_url)) as r:
-        a = await new_agent(r.client, fund={"USDC": 500})
-        markets = (await a.get("/api/v1/order-entry/markets")).json()["markets"]
-        assert len(markets) >= 4 and len({m["shard"] for m in markets}) >= 2
-        for m in markets:
-            assert set(m) == {"market", "symbol", "baseAsset", "quoteAsset", "shard", "minQty", "status"}
-            assert m["symbol"] == f"{m['baseAsset']}-{m['quoteAsset']}"
-        resp = await a.get("/api/v1/order-entry/limits")
-        assert resp.status_code == 200 and resp.headers["x-bsl-contract"] == "bsl-order-entry-v1"
-        boot = await a.bootstrap()
-        assert boot["balances"] == {"USDC": {"free": 500, "reserved": 0}}
-        assert boot["nonceFloor"] == 0 and isinstance(boot["risk"], dict)
-        fresh = await new_agent(r.client)
-        assert (await fresh.bootstrap())["balances"] == {}
 
 
 async def test_not_a_batch_is_400(sqlite_url: str) -> None:
@@ -306,77 +271,53 @@ async def test_idempotency_survives_restart(db_url: str) -> None:
         assert other.json()["results"][0]["accepted"] is True
 
 
-async def test_legacy_alias_and_liquidity_provider(sqlite_url: str) -> None:
-    """The legacy batch path behaves like the canonical one; with the liquidity provider on, a
-    lone client's marketable order fills."""
-    async with running_app(make_settings(sqlite_url, oe_liquidity="on")) as r:
-        await settle(r)
+async def test_integers_past_int64_are_invalid_order_not_a_rebuild(db_url: str) -> None:
+    """Regression: a payload nonce of 2^63 answered 503 and rebuilt the venue from the database.
+    Every integer beyond 2^63 − 1 (nonce, ts, price, qty, market, a numeric orderId) is that
+    action's INVALID_ORDER; the batch is answered 200, nothing admitted is disturbed."""
+    async with running_app(make_settings(db_url)) as r:
         a = await new_agent(r.client, fund=RICH)
-        resp = await a.batch(
-            [place(a, SOL, "Bid", 1_000, 20, "ioc", coid="lone")], path="/api/v1/bsl/orders/batch"
-        )
-        assert resp.status_code == 200 and resp.json()["results"][0]["accepted"]
+        kept = await a.place(BTC, "Bid", 10, 1, coid="kept")
         await settle(r)
-        evs = await events_of(a)
-        assert evs[-1]["status"] == "FILLED" and evs[-1]["cumQty"] == 20
-        # switch it off: its orders leave the books, a marketable ioc no longer fills
-        from tests.conftest import ADMIN_HEADERS
-
-        resp = await r.client.post(
-            "/_admin/order-entry/liquidity", json={"enabled": False}, headers=ADMIN_HEADERS
+        svc = r.ctx.services["order-entry"]
+        big = 2**63
+        huge_nonce = a.action(
+            "SpotPlaceOrder", {"market": BTC, "side": "Bid", "price": 10, "qty": 1}, nonce=big
         )
-        assert resp.json() == {"enabled": False}
-        await a.place(SOL, "Bid", 1_000, 20, "ioc", coid="alone")
-        await settle(r)
-        assert [e["status"] for e in await events_of(a) if e["clientOrderId"] == "alone"] == [
-            "NEW",
-            "CANCELED",
+        huge_ts = a.action("SpotCancelAll", {})
+        huge_ts["payload"]["ts"] = 2**64
+        actions = [
+            huge_nonce,
+            huge_ts,
+            place(a, BTC, "Bid", big, 1),
+            place(a, BTC, "Bid", 10, 2**64),
+            place(a, big, "Bid", 10, 1),
+            a.action("SpotCancelOrder", {"market": BTC, "orderId": big}),
+            a.action("SpotReplaceOrder", {"market": BTC, "orderId": kept["orderId"], "qty": 2**64}),
         ]
-
-
-async def test_book_view_and_demo_identity(sqlite_url: str) -> None:
-    """The control API shows a market's aggregated book (best first); demo agents read like the
-    control API's create answer (the dashboard uses both)."""
-    from app.engine.order_entry.service import DEMO_AGENTS
-    from tests.conftest import ADMIN_HEADERS
-
-    assert DEMO_AGENTS[0]["apiKeyId"] == "spk_demo_trader_a"
-    assert DEMO_AGENTS[0]["account"].startswith("0x")
-    async with running_app(make_settings(sqlite_url, oe_liquidity="on")) as r:
+        body = json.dumps({"version": 1, "actions": actions}).encode()  # orjson refuses past 64 bits
+        resp = await a.request("POST", "/api/v1/order-entry/orders", body=body)
+        assert resp.status_code == 200, resp.text
+        assert [x["rejectCode"] for x in resp.json()["results"]] == ["INVALID_ORDER"] * len(actions)
         await settle(r)
+        assert svc.uow.failures == 0 and svc.uow.recovering is None
+        assert [o["clientOrderId"] for o in (await a.open_orders())["orders"]] == ["kept"]
+        assert (await a.bootstrap())["nonceFloor"] < big
+        ok = await a.place(BTC, "Bid", 10, 1, coid="after")
+        assert ok["accepted"] is True
+
+
+async def test_nonce_replay_rejected_event_echoes_client_order_id(sqlite_url: str) -> None:
+    """Regression: a REJECTED NONCE_REPLAY event carried clientOrderId null; it echoes the
+    refused action's clientOrderId like every other refusal (§6)."""
+    async with running_app(make_settings(sqlite_url)) as r:
         a = await new_agent(r.client, fund=RICH)
-        await a.place(BTC, "Bid", 64_995, 7)
+        resp = await a.batch([place(a, BTC, "Bid", 10, 1, coid="first")])
+        assert resp.json()["results"][0]["accepted"] is True
+        replayed = place(a, BTC, "Bid", 10, 1, coid="replayed")
+        replayed["payload"]["nonce"] = 1
+        resp = await a.batch([replayed])
+        assert resp.json()["results"][0]["rejectCode"] == "NONCE_REPLAY"
         await settle(r)
-        resp = await r.client.get("/_admin/order-entry/markets/1/book", headers=ADMIN_HEADERS)
-        book = resp.json()
-        assert book["bids"][0] == [64_995, 7] and book["bids"][1][0] == 64_990
-        assert book["asks"][0][0] == 65_010 and [p for p, _ in book["asks"]] == sorted(
-            p for p, _ in book["asks"]
-        )
-        resp = await r.client.get("/_admin/order-entry/markets/BTC-USDC/book", headers=ADMIN_HEADERS)
-        assert resp.json()["market"] == 1
-        assert (
-            await r.client.get("/_admin/order-entry/markets/42/book", headers=ADMIN_HEADERS)
-        ).status_code == 404
-
-
-async def test_liquidity_provider_on_by_default_with_demo_seed(sqlite_url: str) -> None:
-    """`--seed demo` switches the liquidity provider on: every open market has 5 levels a side
-    around its mid; the halted market has none; `--seed none` leaves the books empty."""
-    from tests.conftest import ADMIN_HEADERS
-
-    async with running_app(make_settings(sqlite_url, seed="demo")) as r:
-        await settle(r)
-        for market in (1, 2, 3, 4):
-            book = (
-                await r.client.get(f"/_admin/order-entry/markets/{market}/book", headers=ADMIN_HEADERS)
-            ).json()
-            assert len(book["bids"]) == 5 and len(book["asks"]) == 5, market
-            assert book["bids"][0][0] < book["asks"][0][0]
-        halted = (await r.client.get("/_admin/order-entry/markets/5/book", headers=ADMIN_HEADERS)).json()
-        assert halted["bids"] == [] and halted["asks"] == []
-        resp = await r.client.post("/_admin/reset", json={"seed": "none"}, headers=ADMIN_HEADERS)
-        assert resp.status_code == 200
-        await settle(r)
-        book = (await r.client.get("/_admin/order-entry/markets/1/book", headers=ADMIN_HEADERS)).json()
-        assert book["bids"] == [] and book["asks"] == []
+        rejected = [e for e in await events_of(a) if e["status"] == "REJECTED"]
+        assert [(e["rejectCode"], e["clientOrderId"]) for e in rejected] == [("NONCE_REPLAY", "replayed")]

@@ -1,0 +1,1 @@
+"""Integrator tools (CONTRACT §7): client coverage and seeded chaos."""
