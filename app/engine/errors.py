@@ -13,6 +13,11 @@ from typing import Any
 class DomainError(Exception):
     status: int = 500
 
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+
     def __init__(
         self,
         message: str = "",
@@ -29,47 +34,37 @@ class DomainError(Exception):
             self.status = status
 
 
-class InvalidInput(DomainError):
+class InvalidInput(DomainError, status=400):
     """400: the request is malformed; `details` names each bad field."""
-
-    status = 400
 
     @classmethod
     def field(cls, field: str, reason: str, *, code: str | None = None) -> InvalidInput:
         return cls(f"{field}: {reason}", code=code, details=[{"field": field, "reason": reason}])
 
 
-class Unauthorized(DomainError):
-    status = 401
+class Unauthorized(DomainError, status=401):
+    """401: the caller is not (or no longer) authenticated."""
 
 
-class PaymentRequired(DomainError):
-    status = 402
+class PaymentRequired(DomainError, status=402):
+    """402: the account may not act (e.g. a disabled login)."""
 
 
-class Forbidden(DomainError):
-    status = 403
+class Forbidden(DomainError, status=403):
+    """403: authenticated, but this caller may not do that."""
 
 
-class NotFound(DomainError):
-    status = 404
+class NotFound(DomainError, status=404):
+    """404: no such thing, or not one the caller may see."""
 
 
-class Conflict(DomainError):
-    status = 409
+class Conflict(DomainError, status=409):
+    """409: the current state forbids it (a transition, a duplicate)."""
 
 
-class UpstreamUnavailable(DomainError):
+class UpstreamUnavailable(DomainError, status=502):
     """502: a simulated upstream (the settlement network) is down."""
 
-    status = 502
 
-
-class ServiceUnavailable(DomainError):
+class ServiceUnavailable(DomainError, status=503):
     """503: the server is shutting down and refuses new writes."""
-
-    status = 503
-
-
-class InjectedFault(DomainError):
-    """A control-API fault rule answered this request."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, String
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, String
+from sqlmodel import SQLModel
+
+from app.models.columns import key, opt, req
 
 
 class FixSession(SQLModel, table=True):
@@ -11,15 +13,15 @@ class FixSession(SQLModel, table=True):
     account seq it has assigned a MsgSeqNum to."""
 
     __tablename__ = "fix_sessions"
-    sender_comp_id: str = Field(sa_column=Column(String(64), primary_key=True))
-    api_key_id: str = Field(sa_column=Column(String(64), primary_key=True))
-    account: str = Field(sa_column=Column(String(42), nullable=False))
-    next_out_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    next_in_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    last_account_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sender_comp_id: str = key(String(64))
+    api_key_id: str = key(String(64))
+    account: str = req(String(42))
+    next_out_seq: int = req(BigInteger)
+    next_in_seq: int = req(BigInteger)
+    last_account_seq: int = req(BigInteger)
     # a digest of the event at last_account_seq: tells a wiped and refilled stream from the one copied
-    last_event_hash: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
-    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_event_hash: str | None = opt(String(32))
+    updated_ms: int = req(BigInteger)
 
 
 class FixReportRun(SQLModel, table=True):
@@ -27,8 +29,8 @@ class FixReportRun(SQLModel, table=True):
     account_seq … account_seq+count-1 (one row per run, not per report)."""
 
     __tablename__ = "fix_report_runs"
-    sender_comp_id: str = Field(sa_column=Column(String(64), primary_key=True))
-    api_key_id: str = Field(sa_column=Column(String(64), primary_key=True))
-    out_seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    account_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sender_comp_id: str = key(String(64))
+    api_key_id: str = key(String(64))
+    out_seq: int = key(BigInteger, autoincrement=False)
+    account_seq: int = req(BigInteger)
+    count: int = req(BigInteger)

@@ -7,66 +7,68 @@ The service keeps the live state in memory and writes these rows through the str
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, LargeBinary, String, Text
+from sqlalchemy import BigInteger, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
+
+from app.models.columns import key, opt, req
 
 
 class MusubiParticipant(SQLModel, table=True):
     __tablename__ = "musubi_participants"
-    party_id: str = Field(sa_column=Column(String(200), primary_key=True))
-    name: str = Field(sa_column=Column(String(64), nullable=False))
-    role: str = Field(sa_column=Column(String(16), nullable=False))
-    client_id: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
-    client_secret: str = Field(sa_column=Column(String(128), nullable=False))
+    party_id: str = key(String(200))
+    name: str = req(String(64))
+    role: str = req(String(16))
+    client_id: str = req(String(128), unique=True)
+    client_secret: str = req(String(128))
     simulated: bool = Field(default=False)
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: int = req(BigInteger)
 
 
 class MusubiOrder(SQLModel, table=True):
     __tablename__ = "musubi_orders"
-    intent_id: str = Field(sa_column=Column(String(36), primary_key=True))
-    status: str = Field(sa_column=Column(String(16), nullable=False))
-    sender_party_id: str = Field(sa_column=Column(String(200), nullable=False, index=True))
-    sender_custodian_party_id: str = Field(sa_column=Column(String(200), nullable=False))
-    receiver_party_id: str = Field(sa_column=Column(String(200), nullable=False))
-    receiver_custodian_party_id: str = Field(sa_column=Column(String(200), nullable=False))
-    intent_signature: str = Field(sa_column=Column(Text, nullable=False))
-    source_contract_id: str = Field(sa_column=Column(String(512), nullable=False))
-    source_currency: str = Field(sa_column=Column(String(16), nullable=False))
-    target_amount: str = Field(sa_column=Column(String(64), nullable=False))
-    target_currency: str = Field(sa_column=Column(String(16), nullable=False))
-    source_amount_max: str = Field(sa_column=Column(String(64), nullable=False))
-    kyc_aml_ref: str = Field(sa_column=Column(String(36), nullable=False))
-    jurisdiction_sender: str = Field(sa_column=Column(String(2), nullable=False))
-    jurisdiction_receiver: str = Field(sa_column=Column(String(2), nullable=False))
-    memo: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    custodian_accepted_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    fx_rate: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    source_amount_actual: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    market_maker_party_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
-    selected_quote_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
-    quote_accepted_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    executing_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    transaction_hash: str | None = Field(default=None, sa_column=Column(String(66), nullable=True))
-    settled_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    failure_reason: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    intent_id: str = key(String(36))
+    status: str = req(String(16))
+    sender_party_id: str = req(String(200), index=True)
+    sender_custodian_party_id: str = req(String(200))
+    receiver_party_id: str = req(String(200))
+    receiver_custodian_party_id: str = req(String(200))
+    intent_signature: str = req(Text)
+    source_contract_id: str = req(String(512))
+    source_currency: str = req(String(16))
+    target_amount: str = req(String(64))
+    target_currency: str = req(String(16))
+    source_amount_max: str = req(String(64))
+    kyc_aml_ref: str = req(String(36))
+    jurisdiction_sender: str = req(String(2))
+    jurisdiction_receiver: str = req(String(2))
+    memo: str | None = opt(Text)
+    created_at: int = req(BigInteger)
+    updated_at: int = req(BigInteger)
+    expires_at: int = req(BigInteger)
+    custodian_accepted_at: int | None = opt(BigInteger)
+    fx_rate: str | None = opt(String(64))
+    source_amount_actual: str | None = opt(String(64))
+    market_maker_party_id: str | None = opt(String(200))
+    selected_quote_id: str | None = opt(String(36))
+    quote_accepted_at: int | None = opt(BigInteger)
+    executing_at: int | None = opt(BigInteger)
+    transaction_hash: str | None = opt(String(66))
+    settled_at: int | None = opt(BigInteger)
+    failure_reason: str | None = opt(String(16))
 
 
 class MusubiQuote(SQLModel, table=True):
     __tablename__ = "musubi_quotes"
-    quote_id: str = Field(sa_column=Column(String(36), primary_key=True))
-    intent_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
-    market_maker_party_id: str = Field(sa_column=Column(String(200), nullable=False))
-    fx_rate: str = Field(sa_column=Column(String(64), nullable=False))
-    target_amount: str = Field(sa_column=Column(String(64), nullable=False))
-    source_amount: str = Field(sa_column=Column(String(64), nullable=False))
-    valid_until: int = Field(sa_column=Column(BigInteger, nullable=False))
-    status: str = Field(sa_column=Column(String(16), nullable=False))
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    quote_id: str = key(String(36))
+    intent_id: str = req(String(36), index=True)
+    market_maker_party_id: str = req(String(200))
+    fx_rate: str = req(String(64))
+    target_amount: str = req(String(64))
+    source_amount: str = req(String(64))
+    valid_until: int = req(BigInteger)
+    status: str = req(String(16))
+    created_at: int = req(BigInteger)
+    updated_at: int = req(BigInteger)
 
 
 class MusubiTransition(SQLModel, table=True):
@@ -74,19 +76,19 @@ class MusubiTransition(SQLModel, table=True):
 
     __tablename__ = "musubi_transitions"
     id: int | None = Field(default=None, primary_key=True)
-    intent_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
-    at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    actor: str = Field(sa_column=Column(String(200), nullable=False))
-    action: str = Field(sa_column=Column(String(32), nullable=False))
-    from_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
-    to_status: str = Field(sa_column=Column(String(16), nullable=False))
-    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    intent_id: str = req(String(36), index=True)
+    at: int = req(BigInteger)
+    actor: str = req(String(200))
+    action: str = req(String(32))
+    from_status: str | None = opt(String(16))
+    to_status: str = req(String(16))
+    detail: str | None = opt(Text)
 
 
 class MusubiIdempotency(SQLModel, table=True):
     __tablename__ = "musubi_idempotency"
-    party_id: str = Field(sa_column=Column(String(200), primary_key=True))
-    key: str = Field(sa_column=Column(String(255), primary_key=True))
-    intent_id: str = Field(sa_column=Column(String(36), nullable=False))
-    response: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    party_id: str = key(String(200))
+    key: str = key(String(255))
+    intent_id: str = req(String(36))
+    response: bytes = req(LargeBinary)
+    created_at: int = req(BigInteger)

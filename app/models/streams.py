@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, LargeBinary, String
+from sqlalchemy import BigInteger, LargeBinary, String
 from sqlmodel import Field, SQLModel
+
+from app.models.columns import key, opt, req
 
 
 class StreamHead(SQLModel, table=True):
     """The last sequence number allocated on one stream; advanced once per stream per batch."""
 
     __tablename__ = "stream_heads"
-    family: str = Field(sa_column=Column(String(32), primary_key=True))
-    stream: str = Field(sa_column=Column(String(200), primary_key=True))
-    head: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
+    family: str = key(String(32))
+    stream: str = key(String(200))
+    head: int = req(BigInteger, default=0)
 
 
 class StreamEvent(SQLModel, table=True):
     """One committed event: its wire bytes exactly as every subscriber and replay sends them."""
 
     __tablename__ = "stream_events"
-    family: str = Field(sa_column=Column(String(32), primary_key=True))
-    stream: str = Field(sa_column=Column(String(200), primary_key=True))
-    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
-    kind: str = Field(sa_column=Column(String(64), nullable=False))
-    ref: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
-    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    family: str = key(String(32))
+    stream: str = key(String(200))
+    seq: int = key(BigInteger, autoincrement=False)
+    ts_ms: int = req(BigInteger)
+    kind: str = req(String(64))
+    ref: str | None = opt(String(200))
+    payload: bytes = req(LargeBinary)
 
 
 class ClockState(SQLModel, table=True):
@@ -34,12 +36,12 @@ class ClockState(SQLModel, table=True):
     __tablename__ = "clock_state"
     id: int = Field(default=1, primary_key=True)
     frozen: bool = Field(default=False)
-    now_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    now_ms: int = req(BigInteger)
 
 
 class Secret(SQLModel, table=True):
     """Process-wide secrets that must survive restarts (token-signing keys)."""
 
     __tablename__ = "secrets"
-    name: str = Field(sa_column=Column(String(64), primary_key=True))
-    value: str = Field(sa_column=Column(String(512), nullable=False))
+    name: str = key(String(64))
+    value: str = req(String(512))

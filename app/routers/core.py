@@ -6,6 +6,8 @@ the pages load nothing from outside refserver and work without internet access.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import fastapi_offline
@@ -33,33 +35,31 @@ def assets() -> StaticFiles:
     return StaticFiles(directory=ASSETS_DIR)
 
 
+# no validator badge: Swagger UI would fetch it from validator.swagger.io
+_SWAGGER_UI = partial(get_swagger_ui_html, swagger_ui_parameters={"validatorUrl": None})
+_REDOC = partial(get_redoc_html, with_google_fonts=False)
+
+
 @router.get("/docs", include_in_schema=False)
 async def swagger_ui(request: Request) -> HTMLResponse:
-    root, assets_url = _urls(request)
-    return get_swagger_ui_html(
-        openapi_url=f"{root}/openapi.json",
-        title=f"{request.app.title} - Swagger UI",
-        swagger_js_url=f"{assets_url}/swagger-ui-bundle.js",
-        swagger_css_url=f"{assets_url}/swagger-ui.css",
-        swagger_favicon_url=f"{assets_url}/favicon.png",
-        # no validator badge: Swagger UI would fetch it from validator.swagger.io
-        swagger_ui_parameters={"validatorUrl": None},
+    return _page(
+        request, _SWAGGER_UI, "Swagger UI", "swagger", js="swagger-ui-bundle.js", css="swagger-ui.css"
     )
 
 
 @router.get("/redoc", include_in_schema=False)
 async def redoc(request: Request) -> HTMLResponse:
-    root, assets_url = _urls(request)
-    return get_redoc_html(
-        openapi_url=f"{root}/openapi.json",
-        title=f"{request.app.title} - ReDoc",
-        redoc_js_url=f"{assets_url}/redoc.standalone.js",
-        redoc_favicon_url=f"{assets_url}/favicon.png",
-        with_google_fonts=False,
-    )
+    return _page(request, _REDOC, "ReDoc", "redoc", js="redoc.standalone.js")
 
 
-def _urls(request: Request) -> tuple[str, str]:
-    """(the app's root path, where the assets are) as the browser sees them."""
+def _page(
+    request: Request, render: Callable[..., HTMLResponse], name: str, prefix: str, **assets: str
+) -> HTMLResponse:
+    """A docs page on the app's OpenAPI, with its `assets` (`js`, `css`: file names) and the
+    favicon served at ASSETS_URL under the app's root path, as the browser sees them."""
     root = str(request.scope.get("root_path", ""))
-    return root, root + ASSETS_URL
+    urls = {
+        f"{prefix}_{k}_url": f"{root}{ASSETS_URL}/{v}"
+        for k, v in {**assets, "favicon": "favicon.png"}.items()
+    }
+    return render(openapi_url=f"{root}/openapi.json", title=f"{request.app.title} - {name}", **urls)

@@ -109,15 +109,12 @@ TRADE_COLUMNS = (
     "digits",
     "expiration",
 )
+# what an alert watches, shared by the alert and the log of its triggers
+_ALERT_CONDITION = ("symbol", "indicator_name", "message", "side", "condition", "target_price")
 ALERT_COLUMNS = (
     "id",
     "login",
-    "symbol",
-    "indicator_name",
-    "message",
-    "side",
-    "condition",
-    "target_price",
+    *_ALERT_CONDITION,
     "channel_low",
     "channel_high",
     "move_threshold",
@@ -136,17 +133,60 @@ ALERT_LOG_COLUMNS = (
     "id",
     "alert_id",
     "login",
-    "symbol",
-    "indicator_name",
-    "message",
-    "side",
-    "condition",
-    "target_price",
+    *_ALERT_CONDITION,
     "triggered_price",
     "triggered_at",
     "comment",
 )
 SCRIPT_COLUMNS = ("id", "name", "script", "autostart", "type", "created_at", "updated_at")
+# the columns of `broker_trades` and `broker_users`, in the order of the statements (store.py)
+TRADE_TABLE_COLUMNS = (
+    "order_id",
+    "login",
+    "cmd",
+    "state",
+    "status",
+    "symbol",
+    "volume",
+    "open_price",
+    "close_price",
+    "sl",
+    "tp",
+    "open_time",
+    "close_time",
+    "expiration",
+    "profit",
+    "commission",
+    "storage",
+    "comment",
+    "reason",
+    "margin",
+    "digits",
+)
+USER_TABLE_COLUMNS = (
+    "login",
+    "password_hash",
+    "email",
+    "name",
+    "phone",
+    "country",
+    "city",
+    "address",
+    "state",
+    "zipcode",
+    "avatar",
+    "group_name",
+    "currency",
+    "leverage",
+    "balance",
+    "credit",
+    "regdate",
+    "disabled",
+    "token_gen",
+)
+# attribute of an `Account` / a `Trade` behind a column or wire field of another name
+ACCOUNT_ATTRS = {"id": "login", "group_name": "group"}
+TRADE_ATTRS = {"order_id": "order"}
 
 
 @dataclass(slots=True)
@@ -182,29 +222,8 @@ class Trade:
     timer: Timer | None = field(default=None, compare=False, repr=False)
 
     def params(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order,
-            "login": self.login,
-            "cmd": self.cmd,
-            "state": self.state,
-            "status": self.status,
-            "symbol": self.symbol,
-            "volume": self.volume,
-            "open_price": self.open_price,
-            "close_price": self.close_price,
-            "sl": self.sl,
-            "tp": self.tp,
-            "open_time": self.open_time,
-            "close_time": self.close_time,
-            "expiration": self.expiration,
-            "profit": self.profit,
-            "commission": self.commission,
-            "storage": self.storage,
-            "comment": self.comment,
-            "reason": self.reason,
-            "margin": self.margin,
-            "digits": self.digits,
-        }
+        """The `broker_trades` row's values."""
+        return {c: getattr(self, TRADE_ATTRS.get(c, c)) for c in TRADE_TABLE_COLUMNS}
 
     def row(self, profit: Decimal | None = None, close_price: float | None = None) -> list[Any]:
         """One `/trades` row (TRADE_COLUMNS)."""
@@ -295,46 +314,11 @@ class Account:
         return currency_digits(self.currency)
 
     def profile(self) -> dict[str, Any]:
-        return {
-            "id": self.login,
-            "login": self.login,
-            "regdate": self.regdate,
-            "leverage": self.leverage,
-            "email": self.email,
-            "avatar": self.avatar,
-            "name": self.name,
-            "phone": self.phone,
-            "address": self.address,
-            "city": self.city,
-            "state": self.state,
-            "country": self.country,
-            "zipcode": self.zipcode,
-            "group": self.group,
-            "currency": self.currency,
-        }
+        return {c: getattr(self, ACCOUNT_ATTRS.get(c, c)) for c in PROFILE_COLUMNS}
 
     def user_params(self) -> dict[str, Any]:
-        return {
-            "login": self.login,
-            "password_hash": self.password_hash,
-            "email": self.email,
-            "name": self.name,
-            "phone": self.phone,
-            "country": self.country,
-            "city": self.city,
-            "address": self.address,
-            "state": self.state,
-            "zipcode": self.zipcode,
-            "avatar": self.avatar,
-            "group_name": self.group,
-            "currency": self.currency,
-            "leverage": self.leverage,
-            "balance": self.balance,
-            "credit": self.credit,
-            "regdate": self.regdate,
-            "disabled": self.disabled,
-            "token_gen": self.token_gen,
-        }
+        """The `broker_users` row's values."""
+        return {c: getattr(self, ACCOUNT_ATTRS.get(c, c)) for c in USER_TABLE_COLUMNS}
 
 
 @dataclass(slots=True)

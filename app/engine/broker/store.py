@@ -9,19 +9,26 @@ rows and events commit together and in the order the changes were made.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Numeric, bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import TextClause
 
 from app.engine.broker.model import (
+    ACCOUNT_ATTRS,
     ALERT_ACTIVE,
+    ALERT_COLUMNS,
+    ALERT_LOG_COLUMNS,
     S_OPEN,
+    TRADE_ATTRS,
+    TRADE_TABLE_COLUMNS,
+    USER_TABLE_COLUMNS,
     Account,
     Alert,
     Book,
     Trade,
-    currency_digits,
     dec,
     money,
 )
@@ -37,88 +44,35 @@ def _money(stmt: Any, *names: str) -> Any:
     return stmt.bindparams(*(bindparam(n, type_=MONEY) for n in names))
 
 
-USER_COLS = (
-    "login, password_hash, email, name, phone, country, city, address, state, zipcode, avatar, "
-    "group_name, currency, leverage, balance, credit, regdate, disabled, token_gen"
-)
-INS_USER = _money(
-    text(
-        f"INSERT INTO broker_users ({USER_COLS}) VALUES (:login, :password_hash, :email, :name, :phone, "
-        ":country, :city, :address, :state, :zipcode, :avatar, :group_name, :currency, :leverage, :balance, "
-        ":credit, :regdate, :disabled, :token_gen)"
-    ),
-    "balance",
-    "credit",
-)
-UPD_USER = _money(
-    text(
-        "UPDATE broker_users SET password_hash=:password_hash, email=:email, name=:name, phone=:phone, "
-        "country=:country, city=:city, address=:address, state=:state, zipcode=:zipcode, avatar=:avatar, "
-        "group_name=:group_name, currency=:currency, leverage=:leverage, balance=:balance, credit=:credit, "
-        "disabled=:disabled, token_gen=:token_gen WHERE login=:login"
-    ),
-    "balance",
-    "credit",
-)
+def _insert(table: str, columns: tuple[str, ...]) -> TextClause:
+    return text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
+
+
+def _update(table: str, columns: tuple[str, ...], key: str, *fixed: str) -> TextClause:
+    """`UPDATE` of every column but the `key` and the `fixed` ones, by `key`."""
+    sets = ", ".join(f"{c}=:{c}" for c in columns if c != key and c not in fixed)
+    return text(f"UPDATE {table} SET {sets} WHERE {key}=:{key}")
+
+
+USER_COLS = ", ".join(USER_TABLE_COLUMNS)
+INS_USER = _money(_insert("broker_users", USER_TABLE_COLUMNS), "balance", "credit")
+UPD_USER = _money(_update("broker_users", USER_TABLE_COLUMNS, "login", "regdate"), "balance", "credit")
 UPD_BALANCE = _money(text("UPDATE broker_users SET balance=:balance WHERE login=:login"), "balance")
-TRADE_COLS = (
-    "order_id, login, cmd, state, status, symbol, volume, open_price, close_price, sl, tp, open_time, "
-    "close_time, expiration, profit, commission, storage, comment, reason, margin, digits"
-)
-INS_TRADE = _money(
-    text(
-        f"INSERT INTO broker_trades ({TRADE_COLS}) VALUES (:order_id, :login, :cmd, :state, :status, :symbol, "
-        ":volume, :open_price, :close_price, :sl, :tp, :open_time, :close_time, :expiration, :profit, "
-        ":commission, :storage, :comment, :reason, :margin, :digits)"
-    ),
-    "profit",
-    "commission",
-    "storage",
-    "margin",
-)
+TRADE_COLS = ", ".join(TRADE_TABLE_COLUMNS)
+_TRADE_MONEY = ("profit", "commission", "storage", "margin")
+INS_TRADE = _money(_insert("broker_trades", TRADE_TABLE_COLUMNS), *_TRADE_MONEY)
 UPD_TRADE = _money(
-    text(
-        "UPDATE broker_trades SET cmd=:cmd, state=:state, status=:status, volume=:volume, open_price=:open_price, "
-        "close_price=:close_price, sl=:sl, tp=:tp, open_time=:open_time, close_time=:close_time, "
-        "expiration=:expiration, profit=:profit, commission=:commission, storage=:storage, comment=:comment, "
-        "reason=:reason, margin=:margin WHERE order_id=:order_id"
-    ),
-    "profit",
-    "commission",
-    "storage",
-    "margin",
+    _update("broker_trades", TRADE_TABLE_COLUMNS, "order_id", "login", "symbol", "digits"), *_TRADE_MONEY
 )
 INS_REVOKED = text("INSERT INTO broker_revoked_tokens (jti, login, exp) VALUES (:jti, :login, :exp)")
 INS_WATCH = text("INSERT INTO broker_watch (login, symbol, position) VALUES (:login, :symbol, :position)")
 DEL_WATCH = text("DELETE FROM broker_watch WHERE login=:login AND symbol=:symbol")
-ALERT_COLS = (
-    "id, login, symbol, indicator_name, message, side, condition, target_price, channel_low, channel_high, "
-    "move_threshold, status, repeat_mode, created_at, updated_at, expires_at, triggered_at, triggered_price, "
-    "reference_price, reference_time, comment"
-)
-INS_ALERT = text(
-    f"INSERT INTO broker_alerts ({ALERT_COLS}) VALUES (:id, :login, :symbol, :indicator_name, :message, :side, "
-    ":condition, :target_price, :channel_low, :channel_high, :move_threshold, :status, :repeat_mode, "
-    ":created_at, :updated_at, :expires_at, :triggered_at, :triggered_price, :reference_price, "
-    ":reference_time, :comment)"
-)
-UPD_ALERT = text(
-    "UPDATE broker_alerts SET symbol=:symbol, indicator_name=:indicator_name, message=:message, side=:side, "
-    "condition=:condition, target_price=:target_price, channel_low=:channel_low, channel_high=:channel_high, "
-    "move_threshold=:move_threshold, status=:status, repeat_mode=:repeat_mode, updated_at=:updated_at, "
-    "expires_at=:expires_at, triggered_at=:triggered_at, triggered_price=:triggered_price, "
-    "reference_price=:reference_price, reference_time=:reference_time, comment=:comment WHERE id=:id"
-)
+ALERT_COLS = ", ".join(ALERT_COLUMNS)
+INS_ALERT = _insert("broker_alerts", ALERT_COLUMNS)
+UPD_ALERT = _update("broker_alerts", ALERT_COLUMNS, "id", "login", "created_at")
 DEL_ALERT = text("DELETE FROM broker_alerts WHERE id=:id")
-INS_LOG = text(
-    "INSERT INTO broker_alert_logs (id, alert_id, login, symbol, indicator_name, message, side, condition, "
-    "target_price, triggered_price, triggered_at, comment) VALUES (:id, :alert_id, :login, :symbol, "
-    ":indicator_name, :message, :side, :condition, :target_price, :triggered_price, :triggered_at, :comment)"
-)
-INS_NOTE = text(
-    "INSERT INTO broker_notifications (id, login, level, title, message, ctm) "
-    "VALUES (:id, :login, :level, :title, :message, :ctm)"
-)
+INS_LOG = _insert("broker_alert_logs", ALERT_LOG_COLUMNS)
+INS_NOTE = _insert("broker_notifications", ("id", "login", "level", "title", "message", "ctm"))
 INS_SCRIPT = text(
     "INSERT INTO broker_scripts (id, login, name, script, autostart, type, created_at, updated_at) "
     "VALUES (:id, :login, :name, :script, :autostart, 'private', :now, :now)"
@@ -132,8 +86,7 @@ SEL_SETTINGS = text("SELECT key, value FROM broker_settings WHERE login = :login
 DEL_SETTING = text("DELETE FROM broker_settings WHERE login = :login AND key = :key")
 INS_SETTING = text("INSERT INTO broker_settings (login, key, value) VALUES (:login, :key, :value)")
 SEL_LOGS = text(
-    "SELECT id, alert_id, login, symbol, indicator_name, message, side, condition, target_price, "
-    "triggered_price, triggered_at, comment FROM broker_alert_logs WHERE login = :login ORDER BY id"
+    f"SELECT {', '.join(ALERT_LOG_COLUMNS)} FROM broker_alert_logs WHERE login = :login ORDER BY id"
 )
 DEL_LOGS = text("DELETE FROM broker_alert_logs WHERE login = :login")
 DEL_LOG = text("DELETE FROM broker_alert_logs WHERE login = :login AND id = :id")
@@ -191,56 +144,41 @@ class Work:
             emit(FAMILY, str(login), frame[0], frame)
 
 
+# how a stored value becomes an attribute of its declared type (a `str` as it is)
+_CASTS: dict[str, Callable[[Any], Any]] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "Decimal": dec,
+    "str": str,
+}
+
+
+def _reader(cls: type[Any], columns: tuple[str, ...], attrs: dict[str, str]) -> list[tuple[str, str, Any]]:
+    """(column, attribute, cast) for each column of a row that builds a `cls`."""
+    types = {f.name: f.type for f in fields(cls)}
+    out = []
+    for c in columns:
+        attr = attrs.get(c, c)
+        cast = _CASTS[str(types[attr])]
+        out.append((c, attr, None if cast is str else cast))
+    return out
+
+
+_TRADE_READER = _reader(Trade, TRADE_TABLE_COLUMNS, TRADE_ATTRS)
+_ACCOUNT_READER = _reader(Account, USER_TABLE_COLUMNS, ACCOUNT_ATTRS)
+
+
 def trade_from_row(r: Any) -> Trade:
     """A trade as stored in `broker_trades`."""
-    return Trade(
-        order=int(r["order_id"]),
-        login=int(r["login"]),
-        cmd=int(r["cmd"]),
-        state=int(r["state"]),
-        status=r["status"],
-        symbol=r["symbol"],
-        volume=int(r["volume"]),
-        open_price=float(r["open_price"]),
-        digits=int(r["digits"]),
-        open_time=int(r["open_time"]),
-        close_price=float(r["close_price"]),
-        close_time=int(r["close_time"]),
-        sl=float(r["sl"]),
-        tp=float(r["tp"]),
-        expiration=int(r["expiration"]),
-        profit=dec(r["profit"]),
-        commission=dec(r["commission"]),
-        storage=dec(r["storage"]),
-        comment=r["comment"],
-        reason=int(r["reason"]),
-        margin=dec(r["margin"]),
-    )
+    return Trade(**{a: r[c] if cast is None else cast(r[c]) for c, a, cast in _TRADE_READER})
 
 
 def account_from_row(u: Any) -> Account:
-    digits = currency_digits(u["currency"])
-    return Account(
-        login=int(u["login"]),
-        password_hash=u["password_hash"],
-        email=u["email"],
-        name=u["name"],
-        group=u["group_name"],
-        currency=u["currency"],
-        leverage=int(u["leverage"]),
-        balance=money(dec(u["balance"]), digits),
-        credit=money(dec(u["credit"]), digits),
-        regdate=int(u["regdate"]),
-        disabled=bool(u["disabled"]),
-        token_gen=int(u["token_gen"]),
-        phone=u["phone"],
-        country=u["country"],
-        city=u["city"],
-        address=u["address"],
-        state=u["state"],
-        zipcode=u["zipcode"],
-        avatar=u["avatar"],
-    )
+    """An account as stored in `broker_users`, its money in the currency's digits."""
+    acc = Account(**{a: u[c] if cast is None else cast(u[c]) for c, a, cast in _ACCOUNT_READER})
+    acc.balance, acc.credit = money(acc.balance, acc.digits), money(acc.credit, acc.digits)
+    return acc
 
 
 def load(conn: Connection) -> Book:

@@ -113,6 +113,32 @@ def _index(sym: str, desc: str, quote: str, spread: int, mid: float, exchange: s
     )
 
 
+def _metal(
+    sym: str, desc: str, digits: int, contract_size: float, spread: int, mid: float, sigma: float
+) -> Symbol:
+    return Symbol(
+        sym,
+        desc,
+        "Metals",
+        sym[:3],
+        "USD",
+        digits,
+        contract_size,
+        spread,
+        MARGIN_FOREX,
+        2.0,
+        0.01,
+        50.0,
+        0.01,
+        50,
+        mid,
+        sigma,
+        "Commodities",
+        "Precious metals",
+        "OTC",
+    )
+
+
 def _crypto(sym: str, desc: str, spread: int, mid: float) -> Symbol:
     return Symbol(
         sym,
@@ -148,48 +174,8 @@ SYMBOLS: tuple[Symbol, ...] = (
     _fx("EURJPY", "Euro vs Japanese Yen", 3, 18, 164.400),
     _fx("GBPJPY", "British Pound vs Japanese Yen", 3, 25, 191.600),
     _fx("EURGBP", "Euro vs British Pound", 5, 12, 0.85800),
-    Symbol(
-        "XAUUSD",
-        "Gold vs US Dollar",
-        "Metals",
-        "XAU",
-        "USD",
-        2,
-        100.0,
-        30,
-        MARGIN_FOREX,
-        2.0,
-        0.01,
-        50.0,
-        0.01,
-        50,
-        2350.00,
-        0.0001,
-        "Commodities",
-        "Precious metals",
-        "OTC",
-    ),
-    Symbol(
-        "XAGUSD",
-        "Silver vs US Dollar",
-        "Metals",
-        "XAG",
-        "USD",
-        3,
-        5000.0,
-        25,
-        MARGIN_FOREX,
-        2.0,
-        0.01,
-        50.0,
-        0.01,
-        50,
-        28.500,
-        0.00015,
-        "Commodities",
-        "Precious metals",
-        "OTC",
-    ),
+    _metal("XAUUSD", "Gold vs US Dollar", 2, 100.0, 30, 2350.00, 0.0001),
+    _metal("XAGUSD", "Silver vs US Dollar", 3, 5000.0, 25, 28.500, 0.00015),
     _index("US500", "S&P 500 Index", "USD", 50, 5200.00, "CME"),
     _index("US30", "Dow Jones Industrial Average", "USD", 200, 39000.00, "CBOT"),
     _index("NAS100", "Nasdaq 100 Index", "USD", 100, 18200.00, "CME"),

@@ -3,6 +3,7 @@ body, the tabular answers, and the Annotated dependency aliases."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -46,6 +47,16 @@ class BrokerRoute(APIRoute):
 def router(tag: str | None = None) -> APIRouter:
     """A broker section's router."""
     return APIRouter(tags=[tag] if tag else None, route_class=BrokerRoute)
+
+
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+def add_routes(router: APIRouter, *routes: tuple[str, str, str, Endpoint, str, dict[str, Any]]) -> None:
+    """Routes declared as a table: (method, path, name, endpoint, summary, openapi_extra); the
+    name is the route's (and its OpenAPI operation id's) as a decorated function's would be."""
+    for method, path, name, endpoint, summary, doc in routes:
+        router.add_api_route(path, endpoint, methods=[method], name=name, summary=summary, openapi_extra=doc)
 
 
 def service(conn: HTTPConnection) -> BrokerService:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -17,6 +18,8 @@ from app.routers.broker import deps
 from app.routers.broker.deps import (
     STR,
     Auth,
+    Endpoint,
+    add_routes,
     body_doc,
     body_of,
     ok,
@@ -138,37 +141,37 @@ async def short_list(request: Request, caller: Auth) -> Response:
     return answer({"assets": {"structure": list(SHORT_LIST_COLUMNS), "rows": rows}, "groups": list(GROUPS)})
 
 
-@router.get(
-    "/market/info",
-    summary="One symbol's short-list row (?symbol=)",
-    openapi_extra=query_doc(("symbol", STR, "e.g. EURUSD (case-insensitive)")),
-)
-async def market_info(request: Request, caller: Auth) -> Response:
-    await body_of(request, caller)
-    sym = _lookup(request)
-    return table(SHORT_LIST_COLUMNS, [_short_row(service(request), caller.account, sym)])
+def _one_symbol(columns: tuple[str, ...]) -> Endpoint:
+    """A route answering `columns` of the `?symbol=` short-list row (the asset page shows a subset)."""
+
+    async def one_symbol(request: Request, caller: Auth) -> Response:
+        await body_of(request, caller)
+        sym = _lookup(request)
+        row = dict(zip(SHORT_LIST_COLUMNS, _short_row(service(request), caller.account, sym), strict=True))
+        return table(columns, [[row[c] for c in columns]])
+
+    return one_symbol
 
 
-@router.get(
-    "/market/asset",
-    summary="Asset details of one symbol (?symbol=)",
-    openapi_extra=query_doc(("symbol", STR, "e.g. BTCUSD (case-insensitive)")),
+add_routes(
+    router,
+    (
+        "GET",
+        "/market/info",
+        "market_info",
+        _one_symbol(SHORT_LIST_COLUMNS),
+        "One symbol's short-list row (?symbol=)",
+        query_doc(("symbol", STR, "e.g. EURUSD (case-insensitive)")),
+    ),
+    (
+        "GET",
+        "/market/asset",
+        "market_asset",
+        _one_symbol(ASSET_COLUMNS),
+        "Asset details of one symbol (?symbol=)",
+        query_doc(("symbol", STR, "e.g. BTCUSD (case-insensitive)")),
+    ),
 )
-async def market_asset(request: Request, caller: Auth) -> Response:
-    await body_of(request, caller)
-    sym = _lookup(request)
-    info = ASSET_INFO.get(sym.symbol, {})
-    row = [
-        sym.symbol,
-        sym.description,
-        sym.category,
-        sym.industry,
-        sym.exchange,
-        info.get("shareholders", 0),
-        info.get("market_cap", 0),
-        icon_for(sym),
-    ]
-    return table(ASSET_COLUMNS, [row])
 
 
 @router.get("/market/watch", summary="The caller's watch list with live bid/ask")
@@ -183,28 +186,37 @@ async def watch_list(request: Request, caller: Auth) -> Response:
     return table(WATCH_COLUMNS, rows)
 
 
-@router.put(
-    "/market/watch",
-    summary="Add a symbol to the watch list",
-    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
-)
-async def watch_add(request: Request, caller: Auth) -> Response:
-    body = await body_of(request, caller)
-    svc = service(request)
-    await svc.accounts.watch_add(caller.account, fields.symbol(body.get("symbol")))
-    return ok()
+def _watch(change: Callable[[BrokerService], Callable[[Account, Symbol], Awaitable[None]]]) -> Endpoint:
+    """A route that adds a symbol to, or removes one from, the caller's watch list."""
+
+    async def watch(request: Request, caller: Auth) -> Response:
+        body = await body_of(request, caller)
+        await change(service(request))(caller.account, fields.symbol(body.get("symbol")))
+        return ok()
+
+    return watch
 
 
-@router.delete(
-    "/market/watch",
-    summary="Remove a symbol from the watch list",
-    openapi_extra=body_doc({"symbol": STR}, ["symbol"]),
+_WATCH_DOC = body_doc({"symbol": STR}, ["symbol"])
+add_routes(
+    router,
+    (
+        "PUT",
+        "/market/watch",
+        "watch_add",
+        _watch(lambda svc: svc.accounts.watch_add),
+        "Add a symbol to the watch list",
+        _WATCH_DOC,
+    ),
+    (
+        "DELETE",
+        "/market/watch",
+        "watch_remove",
+        _watch(lambda svc: svc.accounts.watch_remove),
+        "Remove a symbol from the watch list",
+        _WATCH_DOC,
+    ),
 )
-async def watch_remove(request: Request, caller: Auth) -> Response:
-    body = await body_of(request, caller)
-    svc = service(request)
-    await svc.accounts.watch_remove(caller.account, fields.symbol(body.get("symbol")))
-    return ok()
 
 
 __all__ = ["MARGIN_FOREX", "router"]

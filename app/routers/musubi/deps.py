@@ -9,6 +9,7 @@ references it (`secure`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -125,7 +126,7 @@ def secure(router: APIRouter) -> None:
             route.openapi_extra = {**(route.openapi_extra or {}), **SECURITY}
 
 
-def body_doc(required: list[str], props: dict[str, object], example: dict[str, object]) -> dict[str, Any]:
+def body_doc(required: list[str], props: dict[str, object], example: Mapping[str, object]) -> dict[str, Any]:
     schema = {"type": "object", "required": required, "properties": props}
     return {
         "requestBody": {

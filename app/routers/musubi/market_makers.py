@@ -12,42 +12,29 @@ from starlette.responses import Response
 
 from app.engine.musubi import validate as v
 from app.engine.musubi.model import QUOTE_STATUSES
-from app.routers.musubi.deps import (
-    MARKET_MAKER,
-    STR,
-    acting,
-    body_doc,
-    caller,
-    envelope,
-    intent,
-    json_body,
-    list_doc,
-    page_envelope,
-    secure,
-    service,
-)
+from app.routers.musubi import deps as d
 
 router = APIRouter(tags=["musubi"])
 
-_QUOTE_DOC = body_doc(
+_QUOTE_DOC = d.body_doc(
     ["fx_rate", "valid_until"],
-    {"fx_rate": STR, "target_amount": STR, "valid_until": {"type": "string", "format": "date-time"}},
+    {"fx_rate": d.STR, "target_amount": d.STR, "valid_until": {"type": "string", "format": "date-time"}},
     {"fx_rate": "150.25", "target_amount": "100000", "valid_until": "2025-03-15T09:00:41.000Z"},
 )
 
 
-@router.get("/api/v1/quote-requests", summary="Open, anonymised quote requests", openapi_extra=list_doc())
+@router.get("/api/v1/quote-requests", summary="Open, anonymised quote requests", openapi_extra=d.list_doc())
 async def quote_requests(request: Request) -> Response:
-    caller(request, MARKET_MAKER)
+    d.caller(request, d.MARKET_MAKER)
     q = v.ListQuery(request.query_params)
-    items, total = service(request).queries.list_rfqs(q)
-    return page_envelope(request, [o.rfq_json() for o in items], total, q.page, q.page_size)
+    items, total = d.service(request).queries.list_rfqs(q)
+    return d.page_envelope(request, [o.rfq_json() for o in items], total, q.page, q.page_size)
 
 
 @router.get("/api/v1/quote-requests/{intent_id}", summary="One quote request")
 async def quote_request(request: Request, intent_id: str) -> Response:
-    p = caller(request, MARKET_MAKER)
-    return envelope(request, service(request).queries.rfq_for(p, intent(intent_id)).rfq_json())
+    p = d.caller(request, d.MARKET_MAKER)
+    return d.envelope(request, d.service(request).queries.rfq_for(p, d.intent(intent_id)).rfq_json())
 
 
 @router.post(
@@ -57,10 +44,10 @@ async def quote_request(request: Request, intent_id: str) -> Response:
     openapi_extra=_QUOTE_DOC,
 )
 async def submit_quote(request: Request, intent_id: str) -> Response:
-    p, svc = acting(request, MARKET_MAKER)
-    body = await json_body(request, obj=False)
-    q = await svc.quotes.submit(p, intent(intent_id), body)
-    return envelope(request, q.to_json(svc.clock.now_ms(), sender_side=False), 201)
+    p, svc = d.acting(request, d.MARKET_MAKER)
+    body = await d.json_body(request, obj=False)
+    q = await svc.quotes.submit(p, d.intent(intent_id), body)
+    return d.envelope(request, q.to_json(svc.clock.now_ms(), sender_side=False), 201)
 
 
 @router.get(
@@ -68,35 +55,37 @@ async def submit_quote(request: Request, intent_id: str) -> Response:
     summary="Your quotes on one quote request",
 )
 async def own_rfq_quotes(request: Request, intent_id: str) -> Response:
-    p = caller(request, MARKET_MAKER)
-    svc = service(request)
-    iid = intent(intent_id)
+    p = d.caller(request, d.MARKET_MAKER)
+    svc = d.service(request)
+    iid = d.intent(intent_id)
     svc.queries.rfq_for(p, iid)
     q = v.ListQuery(request.query_params, statuses=QUOTE_STATUSES)
     items, total = svc.queries.mm_quotes(p, q, iid)
-    return page_envelope(request, items, total, q.page, q.page_size)
+    return d.page_envelope(request, items, total, q.page, q.page_size)
 
 
-@router.get("/api/v1/quotes", summary="Your quotes, ?status= filter", openapi_extra=list_doc())
+@router.get("/api/v1/quotes", summary="Your quotes, ?status= filter", openapi_extra=d.list_doc())
 async def own_quotes(request: Request) -> Response:
-    p = caller(request, MARKET_MAKER)
+    p = d.caller(request, d.MARKET_MAKER)
     q = v.ListQuery(request.query_params, statuses=QUOTE_STATUSES)
-    items, total = service(request).queries.mm_quotes(p, q)
-    return page_envelope(request, items, total, q.page, q.page_size)
+    items, total = d.service(request).queries.mm_quotes(p, q)
+    return d.page_envelope(request, items, total, q.page, q.page_size)
 
 
-@router.get("/api/v1/settlements", summary="Your won settlements", openapi_extra=list_doc())
+@router.get("/api/v1/settlements", summary="Your won settlements", openapi_extra=d.list_doc())
 async def settlements(request: Request) -> Response:
-    p = caller(request, MARKET_MAKER)
+    p = d.caller(request, d.MARKET_MAKER)
     q = v.ListQuery(request.query_params)
-    items, total = service(request).queries.settlements(p, q)
-    return page_envelope(request, [o.settlement_json() for o in items], total, q.page, q.page_size)
+    items, total = d.service(request).queries.settlements(p, q)
+    return d.page_envelope(request, [o.settlement_json() for o in items], total, q.page, q.page_size)
 
 
 @router.get("/api/v1/settlements/{intent_id}", summary="One won settlement")
 async def settlement(request: Request, intent_id: str) -> Response:
-    p = caller(request, MARKET_MAKER)
-    return envelope(request, service(request).queries.settlement(p, intent(intent_id)).settlement_json())
+    p = d.caller(request, d.MARKET_MAKER)
+    return d.envelope(
+        request, d.service(request).queries.settlement(p, d.intent(intent_id)).settlement_json()
+    )
 
 
-secure(router)
+d.secure(router)

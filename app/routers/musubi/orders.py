@@ -7,12 +7,16 @@ answers from the service.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.engine.musubi import validate as v
+from app.engine.musubi.model import Order, Participant
 from app.engine.musubi.queries import export_csv
+from app.engine.musubi.service import Musubi
 from app.routers.musubi.deps import (
     ANYONE,
     CUSTODIAN,
@@ -30,6 +34,7 @@ from app.routers.musubi.deps import (
     secure,
     service,
 )
+from app.routers.musubi.schemas import CREATE_BODY
 
 router = APIRouter(tags=["musubi"])
 
@@ -48,25 +53,7 @@ _CREATE_FIELDS = (
     "jurisdiction_receiver",
     "memo",
 )
-_CREATE_DOC = body_doc(
-    list(_CREATE_FIELDS[:-1]),
-    {f: STR for f in _CREATE_FIELDS},
-    {
-        "sender_custodian_party_id": "CustodianA::1220…",
-        "intent_signature": "3045022100ab",
-        "receiver_party_id": "ReceiverInstitution::1220…",
-        "receiver_custodian_party_id": "CustodianB::1220…",
-        "source_contract_id": "00a3f7c21d83#0",
-        "source_currency": "JPYSC0",
-        "target_amount": "100000",
-        "target_currency": "USDCx",
-        "source_amount_max": "15500000",
-        "kyc_aml_ref": "5b6a2351-440c-4f33-98f0-81e42bcd277b",
-        "jurisdiction_sender": "JP",
-        "jurisdiction_receiver": "KR",
-        "memo": "invoice 42",
-    },
-)
+_CREATE_DOC = body_doc(list(_CREATE_FIELDS[:-1]), {f: STR for f in _CREATE_FIELDS}, CREATE_BODY)
 _CREATE_DOC["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": STR}]
 
 
@@ -97,31 +84,48 @@ async def get_order(request: Request, intent_id: str) -> Response:
     return envelope(request, service(request).queries.order_for(p, intent(intent_id)).to_json())
 
 
-@router.post(
-    "/api/v1/orders/{intent_id}/accept",
-    summary="Sender custodian accepts the proposal: the RFQ opens",
-)
-async def accept_proposal(request: Request, intent_id: str) -> Response:
-    p, svc = acting(request, CUSTODIAN)
-    return envelope(request, (await svc.orders.accept_proposal(p, intent(intent_id))).to_json())
+def _decision(
+    roles: frozenset[str], decide: Callable[[Musubi], Callable[[Participant, str], Awaitable[Order]]]
+) -> Callable[[Request, str], Awaitable[Response]]:
+    """A route that moves one order by the caller's decision and answers the order."""
+
+    async def decision(request: Request, intent_id: str) -> Response:
+        p, svc = acting(request, roles)
+        return envelope(request, (await decide(svc)(p, intent(intent_id))).to_json())
+
+    return decision
 
 
-@router.post(
-    "/api/v1/orders/{intent_id}/reject",
-    summary="Sender custodian rejects the proposal → FAILED (KYC_FAIL)",
-)
-async def reject_proposal(request: Request, intent_id: str) -> Response:
-    p, svc = acting(request, CUSTODIAN)
-    return envelope(request, (await svc.orders.reject_proposal(p, intent(intent_id))).to_json())
-
-
-@router.post(
-    "/api/v1/orders/{intent_id}/cancel",
-    summary="Sender institution cancels a PENDING/QUOTED order → FAILED (CANCELLED)",
-)
-async def cancel_order(request: Request, intent_id: str) -> Response:
-    p, svc = acting(request, INSTITUTION)
-    return envelope(request, (await svc.orders.cancel(p, intent(intent_id))).to_json())
+for _verb, _name, _roles, _decide, _summary in (
+    (
+        "accept",
+        "accept_proposal",
+        CUSTODIAN,
+        lambda svc: svc.orders.accept_proposal,
+        "Sender custodian accepts the proposal: the RFQ opens",
+    ),
+    (
+        "reject",
+        "reject_proposal",
+        CUSTODIAN,
+        lambda svc: svc.orders.reject_proposal,
+        "Sender custodian rejects the proposal → FAILED (KYC_FAIL)",
+    ),
+    (
+        "cancel",
+        "cancel_order",
+        INSTITUTION,
+        lambda svc: svc.orders.cancel,
+        "Sender institution cancels a PENDING/QUOTED order → FAILED (CANCELLED)",
+    ),
+):
+    router.add_api_route(
+        f"/api/v1/orders/{{intent_id}}/{_verb}",
+        _decision(_roles, _decide),
+        methods=["POST"],
+        name=_name,
+        summary=_summary,
+    )
 
 
 @router.get("/api/v1/orders/{intent_id}/quotes", summary="Competing quotes (sender side)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -142,19 +142,27 @@ async def _open(request: Request, roles: frozenset[str]) -> EventStream:
     return EventStream(sub, ref, svc.settings.musubi_sse_heartbeat_ms, svc.clock.now_ms, servers)
 
 
-@router.get(
-    "/api/v1/orders/events",
-    summary="SSE for institutions and custodians: order_updated, quote_received, heartbeat",
-    openapi_extra=SECURITY,
-)
-async def order_events(request: Request) -> Response:
-    return await _open(request, PARTIES)
+def _route(roles: frozenset[str]) -> Callable[[Request], Awaitable[Response]]:
+    async def events(request: Request) -> Response:
+        return await _open(request, roles)
+
+    return events
 
 
-@router.get(
-    "/api/v1/events",
-    summary="SSE for market makers: quote_request_created, quote_updated, settlement_updated, heartbeat",
-    openapi_extra=SECURITY,
-)
-async def mm_events(request: Request) -> Response:
-    return await _open(request, MARKET_MAKER)
+for _path, _name, _roles, _summary in (
+    (
+        "/api/v1/orders/events",
+        "order_events",
+        PARTIES,
+        "SSE for institutions and custodians: order_updated, quote_received, heartbeat",
+    ),
+    (
+        "/api/v1/events",
+        "mm_events",
+        MARKET_MAKER,
+        "SSE for market makers: quote_request_created, quote_updated, settlement_updated, heartbeat",
+    ),
+):
+    router.add_api_route(
+        _path, _route(_roles), methods=["GET"], name=_name, summary=_summary, openapi_extra=SECURITY
+    )

@@ -1,5 +1,5 @@
 """Who may call an Order Entry route: the service accessor and SC-* signed agents with a scope
-(`SignedAgent`, `SignedRead`). The SC-* headers are read here and handed to the engine as
+(`SignedAgent`, `SignedRead`, `AccountRead`). The SC-* headers are read here and handed to the engine as
 plain values."""
 
 from __future__ import annotations
@@ -66,3 +66,17 @@ async def _signed_read(request: Request) -> Signed:
 
 SignedAgent = Annotated[Signed, Depends(signed_request)]  # scopes checked per action
 SignedRead = Annotated[Signed, Depends(_signed_read)]
+
+
+@dataclass(slots=True)
+class AccountReader:
+    svc: OrderEntryService
+    account: str
+
+
+async def _account_read(signed: SignedRead, account: str) -> AccountReader:
+    """A read of the path's `{account}`: the signed agent's own (403 otherwise)."""
+    return AccountReader(signed.svc, signed.svc.agents.require_account(signed.agent, account))
+
+
+AccountRead = Annotated[AccountReader, Depends(_account_read)]

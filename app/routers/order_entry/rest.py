@@ -13,7 +13,7 @@ from app.engine.order_entry import auth, validate
 from app.engine.order_entry.markets import MARKETS
 from app.engine.order_entry.validate import MAX_ACTIONS
 from app.routers.kit import answer
-from app.routers.order_entry.deps import SignedRead, signed_request
+from app.routers.order_entry.deps import AccountRead, SignedRead, signed_request
 
 router = APIRouter(tags=["order-entry"])
 
@@ -96,14 +96,14 @@ async def submit_orders(request: Request) -> Response:
     return answer(await signed.svc.admission.submit(signed.agent, signed.body))
 
 
-@router.post(
+router.add_api_route(
     "/api/v1/bsl/orders/batch",
+    submit_orders,
+    methods=["POST"],
+    name="submit_orders_legacy",
     summary="Legacy alias of POST /api/v1/order-entry/orders",
     openapi_extra=_BATCH_DOC,
 )
-async def submit_orders_legacy(request: Request) -> Response:
-    signed = await signed_request(request)
-    return answer(await signed.svc.admission.submit(signed.agent, signed.body))
 
 
 @router.get("/api/v1/order-entry/markets", summary="The markets and their shards", openapi_extra=SIGNED)
@@ -137,9 +137,8 @@ async def limits(signed: SignedRead) -> Response:
     summary="Balances, risk and the payload nonce floor",
     openapi_extra=SIGNED,
 )
-async def bootstrap(signed: SignedRead, account: str) -> Response:
-    acct = signed.svc.agents.require_account(signed.agent, account)
-    return answer(signed.svc.queries.bootstrap(acct))
+async def bootstrap(reader: AccountRead) -> Response:
+    return answer(reader.svc.queries.bootstrap(reader.account))
 
 
 @router.get(
@@ -147,10 +146,9 @@ async def bootstrap(signed: SignedRead, account: str) -> Response:
     summary="Open-orders snapshot with the last stream seq it includes",
     openapi_extra=SIGNED,
 )
-async def open_orders(signed: SignedRead, account: str) -> Response:
-    acct = signed.svc.agents.require_account(signed.agent, account)
-    seq, orders = await signed.svc.queries.open_orders(acct)
-    return answer({"account": acct, "seq": seq, "orders": orders})
+async def open_orders(reader: AccountRead) -> Response:
+    seq, orders = await reader.svc.queries.open_orders(reader.account)
+    return answer({"account": reader.account, "seq": seq, "orders": orders})
 
 
 @router.get(
@@ -166,6 +164,7 @@ async def executions(
     ),
     limit: int | None = Query(None, description="at most this many events (default 1000, max 10000)"),
 ) -> Response:
+    # the account is checked after the query is (not through AccountRead): a bad fromSeq answers 400 first
     acct = signed.svc.agents.require_account(signed.agent, account)
     first, n = validate.gap_fill(from_seq, limit)
     return answer(await signed.svc.queries.executions(acct, first, n))
