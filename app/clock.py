@@ -36,9 +36,19 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_iso_second: tuple[int, str] = (-(2**62), "")  # the last second formatted, and its text
+
+
 def iso_ms(ms: int) -> str:
-    """ISO-8601 UTC with milliseconds, e.g. 2025-03-15T09:00:00.000Z."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """ISO-8601 UTC with milliseconds, e.g. 2025-03-15T09:00:00.000Z. The text of the last
+    second formatted is kept (one tuple, replaced whole: safe from any thread), so the
+    timestamps of one busy second share it."""
+    global _iso_second
+    sec, milli = divmod(ms, 1000)
+    cached = _iso_second
+    if cached[0] != sec:
+        cached = _iso_second = (sec, datetime.fromtimestamp(sec, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{cached[1]}{milli:03d}Z"
 
 
 @dataclass(order=True)

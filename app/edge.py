@@ -29,7 +29,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.clock import iso_ms, wall_ms
+from app.clock import wall_ms
 from app.errors import BodyTooLarge, render, too_large_message
 from app.families import CORE_ERRORS, ErrorShape, Registry
 from app.faults import FaultRule
@@ -212,23 +212,26 @@ class Edge:
         started: float,
         state: dict[str, Any],
     ) -> None:
-        entry = {
-            "time": iso_ms(wall_ms()),
-            "family": family or ("admin" if path.startswith("/_admin") else "core"),
-            "method": method,
-            "path": path,
-            "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "caller": state.get("caller"),
-            "request_id": state.get("request_id"),
-        }
+        extra: dict[str, Any] | None = None
         if "chaos" in state:
-            entry["chaos"] = True
-            entry["action"] = state["chaos"]
+            extra = {"chaos": True, "action": state["chaos"]}
         if "request_body" in state:
-            entry["request_body"] = state["request_body"]
-            entry["response_body"] = state["response_body"]
-        ctx.journal.record(entry)
+            extra = extra or {}
+            extra["request_body"] = state["request_body"]
+            extra["response_body"] = state["response_body"]
+        ctx.journal.record(
+            (
+                wall_ms(),
+                family or ("admin" if path.startswith("/_admin") else "core"),
+                method,
+                path,
+                status,
+                time.perf_counter() - started,
+                state.get("caller"),
+                state.get("request_id"),
+                extra,
+            )
+        )
 
 
 # --- integrator tools (§7): coverage recording, chaos, fault bodies, journal bodies ------------

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from app.clock import iso_ms
+
 # keys whose values never reach the journal (compared lower-case, without "_" and "-")
 SECRET_KEYS = frozenset(
     {
@@ -38,21 +40,51 @@ _FORM_SECRET = re.compile(
 _JWT = re.compile(rb"eyJ[\w-]+\.[\w-]+\.[\w-]+")  # a token under any other name
 
 
+Raw = tuple[int, str, str, str, int, float, Any, Any, "dict[str, Any] | None"]
+"""(wall ms, family, method, path, status, latency s, caller, request id, extra fields or None):
+the edge records every request, so an entry is kept as the tuple it has at hand and turned
+into the wire document only when the journal is read."""
+
+
+def _entry(raw: Raw) -> dict[str, Any]:
+    at, family, method, path, status, latency_s, caller, rid, extra = raw
+    entry = {
+        "time": iso_ms(at),
+        "family": family,
+        "method": method,
+        "path": path,
+        "status": status,
+        "latency_ms": round(latency_s * 1000, 3),
+        "caller": caller,
+        "request_id": rid,
+    }
+    if extra:
+        entry.update(extra)
+    return entry
+
+
 class Journal:
     def __init__(self, size: int, bodies: int = 0) -> None:
-        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._entries: deque[Raw | dict[str, Any]] = deque(maxlen=size)
         self.bodies = bodies  # bytes kept of each body; 0: bodies are not kept
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: Raw | dict[str, Any]) -> None:
+        """A request as the edge has it (`Raw`), or a finished document (chaos actions)."""
         self._entries.append(entry)
 
     def recent(self, limit: int | None = None, family: str | None = None) -> list[dict[str, Any]]:
-        items = [e for e in self._entries if family is None or e.get("family") == family]
+        items = [e for e in self._entries if family is None or _family(e) == family]
         items.reverse()  # newest first
-        return items if limit is None else items[:limit]
+        if limit is not None:
+            items = items[:limit]
+        return [e if isinstance(e, dict) else _entry(e) for e in items]
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+def _family(e: Raw | dict[str, Any]) -> Any:
+    return e.get("family") if isinstance(e, dict) else e[1]
 
 
 def _mask(doc: Any) -> Any:

@@ -57,8 +57,17 @@ class Http:
             head.append("Content-Type: application/json")
         for k, v in (headers or {}).items():
             head.append(f"{k}: {v}")
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        data = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+        self.writer.write(data)
         status_line = await self.reader.readline()
+        if not status_line:
+            # the server closes a keep-alive connection left idle past its timeout (500 sessions
+            # connecting on a loaded machine take longer): nothing was answered, reconnect once
+            self.writer.close()
+            await self.open()
+            assert self.writer is not None and self.reader is not None
+            self.writer.write(data)
+            status_line = await self.reader.readline()
         status = int(status_line.split()[1])
         length = 0
         while True:
@@ -437,7 +446,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             "unit": "round trips/s",
             "ceiling": rt_ceiling,
             "ceiling_name": "GET /health pairs, same server",
-            "goal": ">= 500/s",
+            "goal": ">= 0.6 of ceiling",
         },
     ]
 

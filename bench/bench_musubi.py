@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from bench import jsonserver
+
 ADMIN = "bench-admin"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,13 +91,13 @@ async def server(**env: str) -> AsyncIterator[int]:
 
 # --- a minimal HTTP/1.1 keep-alive client ----------------------------------------------------------
 class Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int = 0) -> None:
+        self.reader, self.writer, self.port = reader, writer, port
 
     @classmethod
     async def open(cls, port: int) -> Conn:
         r, w = await asyncio.open_connection("127.0.0.1", port)
-        return cls(r, w)
+        return cls(r, w, port)
 
     async def request(
         self, method: str, path: str, headers: dict[str, str] | None = None, body: Any = None
@@ -106,8 +108,19 @@ class Conn:
             head += f"{k}: {v}\r\n"
         if body is not None:
             head += f"content-type: application/json\r\ncontent-length: {len(raw)}\r\n"
-        self.writer.write(head.encode() + b"\r\n" + raw)
-        return await self.response()
+        data = head.encode() + b"\r\n" + raw
+        try:
+            self.writer.write(data)
+            return await self.response()
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            # the server closes a keep-alive connection left idle past its timeout (a loaded
+            # machine makes the set-up phases long): nothing was answered, open a new one once
+            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                raise
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            self.writer.write(data)
+            return await self.response()
 
     async def send_raw(self, data: bytes) -> tuple[int, bytes]:
         self.writer.write(data)
@@ -189,8 +202,17 @@ async def _rate(port: int, raw: bytes, conns: int, seconds: float) -> float:
 
 # --- 1. GET one order --------------------------------------------------------------------------------
 async def bench_get(quick: bool) -> list[dict[str, Any]]:
-    seconds = 2.0 if quick else 4.0
-    async with server() as port:
+    """The GET, the no-op and json-server's GET by id measured in alternating rounds (json-server
+    runs alongside, on the same core), the best round of each kept: the machine is shared, and
+    the best round is the least disturbed one."""
+    seconds = 1.0 if quick else 2.0
+    rounds = 3 if quick else 5
+    exe = jsonserver.binary()
+    if exe is None:
+        print("# musubi GET: json-server unreachable (npm), its comparison is skipped", file=sys.stderr)
+    best: dict[str, float] = {"noop": 0.0, "get": 0.0, "json-server": 0.0}
+    async with contextlib.AsyncExitStack() as stack:
+        port = await stack.enter_async_context(server())
         c = await Conn.open(port)
         si, ri = await participant(c, "SI", "institution"), await participant(c, "RI", "institution")
         sc, rc = await participant(c, "SC", "custodian"), await participant(c, "RC", "custodian")
@@ -200,18 +222,37 @@ async def bench_get(quick: bool) -> list[dict[str, Any]]:
         c.close()
         get = f"GET /api/v1/orders/{iid} HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {si['token']}\r\n\r\n".encode()
         noop = b"GET /health HTTP/1.1\r\nhost: bench\r\n\r\n"
-        ceiling = await _rate(port, noop, 50, seconds)
-        value = await _rate(port, get, 50, seconds)
-    return [
+        plan: list[tuple[str, int, bytes]] = [("noop", port, noop), ("get", port, get)]
+        if exe is not None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            js_port = await stack.enter_async_context(jsonserver.json_server(exe, jsonserver.write_db(tmp)))
+            js_get = f"GET /orders/{jsonserver.RECORD_ID} HTTP/1.1\r\nhost: bench\r\n\r\n".encode()
+            plan.append(("json-server", js_port, js_get))
+        for _ in range(rounds):
+            for name, p, raw in plan:
+                best[name] = max(best[name], await _rate(p, raw, 50, seconds))
+    rows: list[dict[str, Any]] = [
         {
             "name": "musubi GET /api/v1/orders/{id} (JWT, 50 conns)",
-            "value": value,
+            "value": best["get"],
             "unit": "req/s",
-            "ceiling": ceiling,
+            "ceiling": best["noop"],
             "ceiling_name": "no-op /health, same app",
-            "goal": ">= 0.4 of ceiling",
+            "goal": ">= 0.9 of ceiling",
         }
     ]
+    if exe is not None:
+        rows.append(
+            {
+                "name": "musubi GET /api/v1/orders/{id} vs json-server 0.17.4 GET /orders/1",
+                "value": best["get"],
+                "unit": "req/s",
+                "ceiling": best["json-server"],
+                "ceiling_name": "json-server GET by id, one-record db.json, same run",
+                "goal": ">= 1.5 of ceiling",
+            }
+        )
+    return rows
 
 
 # --- 2. create → SETTLED -------------------------------------------------------------------------------
@@ -285,7 +326,7 @@ async def bench_settle(quick: bool) -> list[dict[str, Any]]:
             "unit": "orders/s",
             "ceiling": noop_rate / 4,
             "ceiling_name": "no-op /health req/s ÷ 4 calls per order",
-            "goal": ">= 300 orders/s",
+            "goal": ">= 0.6 of ceiling",
         }
     ]
 

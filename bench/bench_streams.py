@@ -92,6 +92,50 @@ async def appends(url: str, producers: int, streams: int, seconds: float) -> flo
     return count / took
 
 
+def raw_sqlite_one_latency(tmp: str, n: int) -> float:
+    """p50 ms of one event per transaction in raw sqlite3 (WAL, NORMAL): head update + insert."""
+    con = sqlite3.connect(f"{tmp}/raw_lat.db", isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("CREATE TABLE h (family TEXT, stream TEXT, head INTEGER, PRIMARY KEY (family, stream))")
+    con.execute(
+        "CREATE TABLE e (family TEXT, stream TEXT, seq INTEGER, payload BLOB, PRIMARY KEY (family, stream, seq))"
+    )
+    con.execute("INSERT INTO h VALUES ('f', 's', 0)")
+    payload = orjson.dumps(BODY)
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        con.execute("BEGIN IMMEDIATE")
+        (head,) = con.execute(
+            "UPDATE h SET head = head + 1 WHERE family='f' AND stream='s' RETURNING head"
+        ).fetchone()
+        con.execute("INSERT INTO e VALUES ('f', 's', ?, ?)", (head, payload))
+        con.execute("COMMIT")
+        lat.append(time.perf_counter() - t)
+    con.close()
+    lat.sort()
+    return lat[len(lat) // 2] * 1000
+
+
+async def append_latency(url: str, n: int) -> float:
+    """p50 ms of one awaited append at a time (one producer, one stream), in-process."""
+    db = Database(url)
+    s = Streams(db, DomainClock(frozen=True))
+    s.start()
+    for _ in range(50):  # warm-up
+        await s.append("musubi", "lat", "x", BODY)
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await s.append("musubi", "lat", "x", BODY)
+        lat.append(time.perf_counter() - t)
+    await s.close()
+    db.dispose()
+    lat.sort()
+    return lat[len(lat) // 2] * 1000
+
+
 async def replay(url: str, n: int = 10_000) -> tuple[float, float]:
     db = Database(url)
     s = Streams(db, DomainClock(frozen=True), ring_max_events=n)
@@ -168,6 +212,19 @@ async def run(quick: bool) -> list[dict[str, Any]]:
                         "goal": ">= 0.25 of ceiling at 256 producers" if producers == 256 else None,
                     }
                 )
+        n_lat = 1_000 if quick else 3_000
+        raw_p50 = raw_sqlite_one_latency(tmp, n_lat)
+        p50 = await append_latency(fresh_db(tmp, "latency"), n_lat)
+        rows.append(
+            {
+                "name": "one-producer append latency p50 (in-process, 1 stream, awaited one at a time)",
+                "value": p50,
+                "unit": "ms",
+                "ceiling": raw_p50,
+                "ceiling_name": "raw sqlite3, one event per transaction, p50 ms",
+                "goal": "<= 0.2 ms",
+            }
+        )
         url = fresh_db(tmp, "replay")
         ring_rate, sql_rate = await replay(url)
         rows.append(

@@ -59,16 +59,21 @@ class Statements:
         )
 
     def write(self, conn: Connection, rows: Rows) -> None:
-        if rows.floors:
-            conn.exec_driver_sql(self.floors, rows.floors)
-        if rows.orders:
-            conn.exec_driver_sql(self.orders, rows.orders)
-        if rows.balances:
-            conn.exec_driver_sql(self.balances, rows.balances)
-        if rows.idempotency:
-            conn.exec_driver_sql(self.idempotency, rows.idempotency)
-        if rows.counters:
-            conn.exec_driver_sql(self.counter, rows.counters)
+        """Every pending row, through the driver's cursor on the writer's connection (its
+        transaction and savepoint), without SQLAlchemy's per-statement execution context."""
+        cur = conn.connection.cursor()
+        try:
+            for sql, batch in (
+                (self.floors, rows.floors),
+                (self.orders, rows.orders),
+                (self.balances, rows.balances),
+                (self.idempotency, rows.idempotency),
+                (self.counter, rows.counters),
+            ):
+                if batch:
+                    cur.executemany(sql, batch)
+        finally:
+            cur.close()
 
 
 @dataclass(slots=True)

@@ -1,0 +1,92 @@
+"""Start-up: exec → listening line on an existing database, refserver next to json-server 0.17.4.
+
+The database is made (migrated and seeded) by one launch first; then refserver and json-server
+are launched in turn, launch by launch, each on the same core, and the median of each is kept.
+refserver's line is its stdout `refserver listening …`; json-server's is its `Home` line,
+printed once it listens. json-server comes from npm (bench/jsonserver.py); without npm the
+comparison is skipped with a note and refserver's figure stands alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import jsonserver
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def refserver_start(db_url: str) -> float:
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--port",
+        "0",
+        "--broker-ws-port",
+        "0",
+        "--database-url",
+        db_url,
+        "--admin-token",
+        "bench",
+    ]
+    if len(os.sched_getaffinity(0)) > 1:
+        cmd = ["taskset", "-c", "0", *cmd]
+    t0 = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(120):
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    raise RuntimeError("refserver did not start")
+                if line.startswith(b"refserver listening"):
+                    return time.perf_counter() - t0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(20):
+                await proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+
+
+async def run(quick: bool) -> list[dict[str, Any]]:
+    launches = 3 if quick else 5
+    exe = jsonserver.binary()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/startup.db"
+        await refserver_start(url)  # makes the database: every measured launch finds it at head
+        db = jsonserver.write_db(tmp)
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(launches):
+            ours.append(await refserver_start(url))
+            if exe is not None:
+                theirs.append(await jsonserver.start_seconds(exe, db))
+    if exe is None:
+        print("# start-up: json-server unreachable (npm), the comparison is skipped", file=sys.stderr)
+    return [
+        {
+            "name": f"start-up, exec → listening line, existing SQLite DB (median of {launches})",
+            "value": statistics.median(ours),
+            "unit": "s",
+            "ceiling": statistics.median(theirs) if theirs else None,
+            "ceiling_name": "json-server 0.17.4, exec → listening, launch by launch" if theirs else None,
+            "goal": "<= 1.5 of ceiling",
+        }
+    ]
