@@ -3,6 +3,7 @@ authenticated Musubi GET (`/whoami`), driven by direct ASGI calls. CPU time (pro
 rather than wall time, so a loaded machine disturbs the comparison less.
 
     python -m bench.edge_cpu [--requests 5000] [--rounds 7] [--base-edge OLD/app/edge.py]
+    python -m bench.edge_cpu --compare-recording     # client coverage recording on vs off
 
 With `--base-edge`, another version of `app/edge.py` (e.g. from `git show REV:app/edge.py`) wraps
 the same app in alternate rounds, so the two edges are compared in one process on one loaded
@@ -52,7 +53,7 @@ async def call(
     return out["status"], out["body"]
 
 
-async def main(n: int, rounds: int, base_edge: str | None) -> None:
+async def main(n: int, rounds: int, base_edge: str | None, compare_recording: bool = False) -> None:
     import orjson
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,11 +78,17 @@ async def main(n: int, rounds: int, base_edge: str | None) -> None:
                 mod = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(mod)
                 edges["base edge"] = mod.Edge(app.middleware_stack.app, app)
+            recording = ctx.coverage.http
+            if compare_recording:
+                edges["edge, no recording"] = app.middleware_stack
             results: dict[tuple[str, str], list[float]] = {}
             for _ in range(rounds):
                 for path, headers in (("/health", []), ("/whoami", auth)):
                     for name, edge in edges.items():
                         app.middleware_stack = edge
+                        ctx.coverage.http = (
+                            (lambda *a, **k: None) if name.endswith("no recording") else recording
+                        )
                         t0 = time.process_time()
                         for _ in range(n):
                             status, _ = await call(stack, "GET", path, headers)
@@ -96,5 +103,6 @@ if __name__ == "__main__":
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--base-edge", default=None)
+    ap.add_argument("--compare-recording", action="store_true")
     a = ap.parse_args()
-    asyncio.run(main(a.requests, a.rounds, a.base_edge))
+    asyncio.run(main(a.requests, a.rounds, a.base_edge, a.compare_recording))
