@@ -131,9 +131,6 @@ class Edge:
                 self._journal(ctx, family, method, path, 413, started, state)
             return
 
-        if path.startswith("/_admin/"):
-            _json_content_type(scope)
-
         tag_request_id = shape.request_id_header
         rid_bytes = rid.encode()
         complete = False
@@ -324,20 +321,6 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def _json_content_type(scope: Scope) -> None:
-    """A control request body is JSON whatever its Content-Type says (CONTRACT §5: `curl -d`
-    sends a form type); saying so in the scope lets every control route, the families' own
-    included, read it as JSON."""
-    headers = scope["headers"]
-    for name, value in headers:
-        if name == b"content-type":
-            if value.startswith(b"application/json"):
-                return
-            scope["headers"] = [(n, v) for n, v in headers if n != b"content-type"]
-            scope["headers"].append((b"content-type", b"application/json"))
-            return
 
 
 def _now(ctx: AppContext | None) -> int | None:
