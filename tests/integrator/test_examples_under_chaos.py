@@ -205,7 +205,15 @@ async def test_broker_terminal_survives_chaos(sqlite_url: str) -> None:
         )  # fmt: skip
         async with term:
             await wait_for(term.connected.is_set, 10)
-            opened = [await term.open_trade("EURUSD", i % 2, 10 + i) for i in range(6)]
+            opened = [await term.open_trade("EURUSD", i % 2, 10 + i) for i in range(3)]
+
+            async def cut_and_back() -> bool:
+                # disconnects run on wall time: wait for one, and for the terminal's reconnect
+                counts = (await admin("GET", "/chaos"))["counts"]
+                return bool(counts["disconnects"] > 0 and term.stats["connects"] > 1)
+
+            await wait_for(cut_and_back, 10, interval=0.02)
+            opened += [await term.open_trade("EURUSD", i % 2, 10 + i) for i in range(3, 6)]
             await term.close_trade(opened[0])
             for amount in (100, 200, 300):
                 await admin("POST", f"/broker/users/{login}/deposit", {"amount": amount})
