@@ -22,7 +22,6 @@ from app.edge import Edge
 from app.families import Registry
 from app.lifecycle import discover, start_context, stop_context
 from app.routers import admin, asyncapi, core, dashboard, integrator
-from app.routers.admin_schemas import declarations as control_declarations
 from app.routing import install as index_routes
 
 log = logging.getLogger("refserver")
@@ -37,6 +36,13 @@ refserver serves three financial APIs for local development, contract tests and 
 The **control API** under `/_admin` (admin token) drives the domain clock, faults and streams.
 WebSocket and SSE channels are described in `/asyncapi.json`.
 """
+
+
+def control_declarations(registry: Registry) -> openapi.Declarations:
+    """The control API's and core routes' declarations, loaded with the first /openapi.json."""
+    from app.routers.admin_schemas import declarations
+
+    return declarations(registry)
 
 
 # FastAPI's built-in OpenTelemetry asks the global providers on every request whether anything

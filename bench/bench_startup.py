@@ -4,7 +4,9 @@ The database is made (migrated and seeded) by one launch first; then refserver a
 are launched in turn, launch by launch, each on the same core, and the median of each is kept.
 refserver's line is its stdout `refserver listening …`; json-server's is its `Home` line,
 printed once it listens. json-server comes from npm (bench/jsonserver.py); without npm the
-comparison is skipped with a note and refserver's figure stands alone.
+comparison is skipped with a note and refserver's figure stands alone. A third launch per round
+imports only the stack's frameworks (FastAPI, SQLAlchemy, uvicorn and their parts) and exits:
+the floor under any server of this stack, printed on its own row.
 """
 
 from __future__ import annotations
@@ -65,6 +67,23 @@ async def refserver_start(db_url: str) -> float:
             proc.kill()
 
 
+# what any FastAPI + SQLAlchemy + uvicorn server of this stack imports before its own code runs
+FRAMEWORK = "import fastapi, sqlalchemy, uvicorn, pydantic_settings, uvloop, httptools, websockets"
+
+
+async def framework_floor() -> float:
+    """exec → exit of a Python that imports only the stack's frameworks: the floor under any
+    start-up of this stack, refserver's own code excluded."""
+    cmd = [sys.executable, "-c", FRAMEWORK + "; import os; os._exit(0)"]  # no interpreter teardown
+    if len(os.sched_getaffinity(0)) > 1:
+        cmd = ["taskset", "-c", "0", *cmd]
+    t0 = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(ROOT), stderr=subprocess.DEVNULL)
+    if await proc.wait() != 0:
+        raise RuntimeError("the framework imports failed")
+    return time.perf_counter() - t0
+
+
 async def run(quick: bool) -> list[dict[str, Any]]:
     launches = 3 if quick else 5
     exe = jsonserver.binary()
@@ -74,8 +93,10 @@ async def run(quick: bool) -> list[dict[str, Any]]:
         db = jsonserver.write_db(tmp)
         ours: list[float] = []
         theirs: list[float] = []
+        floor: list[float] = []
         for _ in range(launches):
             ours.append(await refserver_start(url))
+            floor.append(await framework_floor())
             if exe is not None:
                 theirs.append(await jsonserver.start_seconds(exe, db))
     if exe is None:
@@ -88,5 +109,13 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             "ceiling": statistics.median(theirs) if theirs else None,
             "ceiling_name": "json-server 0.17.4, exec → listening, launch by launch" if theirs else None,
             "goal": "<= 1.5 of ceiling",
-        }
+        },
+        {
+            "name": f"start-up floor: the stack's imports alone, exec → exit (median of {launches})",
+            "value": statistics.median(floor),
+            "unit": "s",
+            "ceiling": statistics.median(theirs) if theirs else None,
+            "ceiling_name": "json-server 0.17.4, exec → listening, launch by launch" if theirs else None,
+            "goal": "(the floor under the figure above)",
+        },
     ]

@@ -6,13 +6,22 @@ The cache holds the claims of tokens whose signature was verified; time-dependen
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
+from types import ModuleType
 from typing import Any
-
-from jose import JWTError, jwt
 
 ALGORITHM = "HS256"
 _NO_TIME_CHECKS = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+
+
+@functools.cache
+def _jose() -> ModuleType:
+    """python-jose, imported with the first token (it brings `cryptography`: ~40 ms of start-up)."""
+    from jose import jwt
+
+    module: ModuleType = jwt
+    return module
 
 
 class TokenInvalid(Exception):
@@ -30,7 +39,7 @@ class JwtCodec:
         self._cache_size = cache_size
 
     def encode(self, claims: dict[str, Any]) -> str:
-        return str(jwt.encode(claims, self._key, algorithm=ALGORITHM))
+        return str(_jose().encode(claims, self._key, algorithm=ALGORITHM))
 
     def decode(self, token: str) -> dict[str, Any]:
         """The verified claims (signature, audience, issuer); expiry is the caller's to judge."""
@@ -38,6 +47,7 @@ class JwtCodec:
         if hit is not None:
             return hit
         options = dict(_NO_TIME_CHECKS, verify_aud=self._audience is not None)
+        jwt = _jose()
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -47,7 +57,7 @@ class JwtCodec:
                 issuer=self._issuer,
                 options=options,
             )
-        except JWTError as exc:
+        except jwt.JWTError as exc:
             raise TokenInvalid(str(exc) or "invalid token") from None
         self._cache[token] = claims
         if len(self._cache) > self._cache_size:

@@ -6,7 +6,8 @@ from typing import Any
 
 from app.engine.broker.service import BrokerService
 from app.families import ErrorShape, Family
-from app.routers.broker import account, admin, alerts, asyncapi, market, schemas, scripts, sign, trade, ws
+from app.openapi import Declarations
+from app.routers.broker import account, admin, alerts, asyncapi, market, scripts, sign, trade, ws
 
 
 def error_body(
@@ -32,6 +33,14 @@ ERRORS = ErrorShape(
     },
     body=error_body,
 )
+
+
+def declarations() -> Declarations:
+    """The family's OpenAPI declarations; their Pydantic models load with the first /openapi.json."""
+    from app.routers.broker import schemas
+
+    return schemas.declarations()
+
 
 family = Family(
     name="broker",
@@ -62,5 +71,5 @@ family = Family(
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
     order=2,
-    openapi=schemas.declarations,
+    openapi=declarations,
 )

@@ -7,7 +7,8 @@ from typing import Any
 from app.clock import iso_ms
 from app.engine.musubi.service import Musubi
 from app.families import ErrorShape, Family
-from app.routers.musubi import admin, asyncapi, auth, market_makers, orders, schemas, sse
+from app.openapi import Declarations
+from app.routers.musubi import admin, asyncapi, auth, market_makers, orders, sse
 
 
 def error_body(
@@ -38,6 +39,14 @@ ERRORS = ErrorShape(
     request_id_header=True,
 )
 
+
+def declarations() -> Declarations:
+    """The family's OpenAPI declarations; their Pydantic models load with the first /openapi.json."""
+    from app.routers.musubi import schemas
+
+    return schemas.declarations()
+
+
 family = Family(
     name="musubi",
     title="Musubi settlement",
@@ -49,5 +58,5 @@ family = Family(
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
     order=1,
-    openapi=schemas.declarations,
+    openapi=declarations,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.musubi.model import CURRENCIES, FAILURE_REASONS, QUOTE_STATUSES, STATUSES
-from app.routers.musubi.schemas import CREATE_BODY, SENDER
+from app.routers.musubi.examples import CREATE_BODY, SENDER
 
 _TS = {"type": "string", "format": "date-time", "example": "2025-03-15T09:00:00.000Z"}
 _TS_NULL = {"type": ["string", "null"], "format": "date-time"}

@@ -34,7 +34,7 @@ from app.routers.musubi.deps import (
     secure,
     service,
 )
-from app.routers.musubi.schemas import CREATE_BODY
+from app.routers.musubi.examples import CREATE_BODY
 
 INTENT_ID_PARAM = {
     "in": "path",
