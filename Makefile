@@ -15,6 +15,7 @@ help: ## list the targets
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m compileall -q app  # bytecode cached even where PYTHONDONTWRITEBYTECODE is set
 	touch $(RUNTIME)
 
 $(STAMP): $(RUNTIME)

@@ -1,6 +1,7 @@
 """Start-up: exec → listening line on an existing database, refserver next to json-server 0.17.4.
 
-The database is made (migrated and seeded) by one launch first; then refserver and json-server
+The database is made (migrated and seeded) by one launch first, which also writes Python's
+bytecode cache as a user's first launch does; then refserver and json-server
 are launched in turn, launch by launch, each on the same core, and the median of each is kept.
 refserver's line is its stdout `refserver listening …`; json-server's is its `Home` line,
 printed once it listens. json-server comes from npm (bench/jsonserver.py); without npm the
@@ -27,6 +28,11 @@ from bench import jsonserver
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# launched as on a user's machine: the first launch writes the bytecode cache and the measured
+# launches read it (an environment with PYTHONDONTWRITEBYTECODE would compile every module anew)
+USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 async def refserver_start(db_url: str) -> float:
     cmd = [
         sys.executable,
@@ -46,7 +52,7 @@ async def refserver_start(db_url: str) -> float:
         cmd = ["taskset", "-c", "0", *cmd]
     t0 = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        *cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        *cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=USER_ENV
     )
     assert proc.stdout is not None
     try:
