@@ -11,7 +11,7 @@ included router's routes are tried one by one through FastAPI's own effective co
 route with its prefix), then handed over as FastAPI hands them over.
 
 A route whose endpoint is marked `plain` (an `async def` taking the request and `str` path
-parameters, answering a `Response`, no dependencies of its own or from its inclusion) is then
+parameters, answering a `Response`; dependencies only checks on the request) is then
 served the way Starlette serves a route: the endpoint is called with the request and the
 matched path parameters, without FastAPI's per-request dependency solving and exit stacks
 (~15 % of a Musubi call). Its FastAPI route stays what the OpenAPI document and any other
@@ -25,6 +25,7 @@ document are untouched. The index is rebuilt when routes are added to the app's 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -75,18 +76,28 @@ def plain_routes(router: APIRouter) -> None:
             plain(route.endpoint)
 
 
+def _takes_request_only(d: Any) -> bool:
+    params = (d.dependencies, d.path_params, d.query_params, d.header_params, d.cookie_params, d.body_params)
+    return d.request_param_name is not None and not any(params)
+
+
 def plain_app(route: Any, ctx: Any = None) -> ASGIApp | None:
     """The Starlette app serving `route` (with its inclusion context `ctx`) when its endpoint
-    is marked `plain` and FastAPI has nothing to solve for it but the request and path
-    parameters typed `str` (a path segment is one already); None otherwise."""
+    is marked `plain` and FastAPI has nothing to solve for it but the request, path parameters
+    typed `str` (a path segment is one already) and checks (`dependencies=[...]` of coroutines
+    taking the request alone, like the control API's token check); None otherwise."""
     endpoint: Any = getattr(route, "endpoint", None)
     owner = ctx if ctx is not None else route
-    dependant = getattr(owner, "dependant", None)
-    if not getattr(endpoint, _PLAIN, False) or dependant is None or dependant.request_param_name is None:
+    d = getattr(owner, "dependant", None)
+    if not getattr(endpoint, _PLAIN, False) or d is None or d.request_param_name is None:
         return None
-    d = dependant
-    if d.dependencies or d.query_params or d.header_params or d.cookie_params or d.body_params:
+    if d.query_params or d.header_params or d.cookie_params or d.body_params:
         return None
+    checks: list[tuple[Any, str]] = []
+    for dep in d.dependencies:
+        if dep.name is not None or not _takes_request_only(dep) or not inspect.iscoroutinefunction(dep.call):
+            return None
+        checks.append((dep.call, dep.request_param_name))
     names: list[tuple[str, str]] = []
     for f in d.path_params:
         info = f.field_info
@@ -96,6 +107,8 @@ def plain_app(route: Any, ctx: Any = None) -> ASGIApp | None:
     request_name = d.request_param_name
 
     async def call(request: Request) -> Response:
+        for check, name in checks:
+            await check(**{name: request})
         params = request.path_params
         kwargs = {name: params[alias] for name, alias in names}
         kwargs[request_name] = request
