@@ -1,4 +1,7 @@
-"""Dependency aliases shared by every router: the context and control-API auth."""
+"""Dependency aliases shared by every router: the context and control-API auth.
+
+The dependencies are coroutines: FastAPI runs a plain `def` dependency in its thread pool, a
+thread hop on every control request."""
 
 from __future__ import annotations
 
@@ -17,10 +20,14 @@ def get_ctx(conn: HTTPConnection) -> AppContext:
     return ctx
 
 
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+async def _ctx(conn: HTTPConnection) -> AppContext:
+    return get_ctx(conn)
 
 
-def require_admin(request: Request) -> None:
+Ctx = Annotated[AppContext, Depends(_ctx)]
+
+
+async def require_admin(request: Request) -> None:
     ctx = get_ctx(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

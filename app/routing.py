@@ -10,6 +10,13 @@ the request's, in FastAPI's order, so the first full match is the one FastAPI wo
 included router's routes are tried one by one through FastAPI's own effective contexts (the
 route with its prefix), then handed over as FastAPI hands them over.
 
+A route whose endpoint is marked `plain` (an `async def` taking the request and `str` path
+parameters, answering a `Response`; dependencies only checks on the request) is then
+served the way Starlette serves a route: the endpoint is called with the request and the
+matched path parameters, without FastAPI's per-request dependency solving and exit stacks
+(~15 % of a Musubi call). Its FastAPI route stays what the OpenAPI document and any other
+dispatch see.
+
 Anything else — no full match (404, 405, a trailing-slash redirect), a lifespan message — goes
 to FastAPI's own dispatch unchanged, so its exception handlers, redirects and the OpenAPI
 document are untouched. The index is rebuilt when routes are added to the app's router.
@@ -18,13 +25,18 @@ document are untouched. The index is rebuilt when routes are added to the app's 
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import fastapi.routing
 from fastapi.routing import APIRouter
+from pydantic_core import PydanticUndefined
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Host, Match, Mount
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Host, Match, Mount, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEPTH = 3  # literal segments indexed
 CACHE_MAX = 4_096  # distinct request keys remembered (unbounded paths are computed, not kept)
@@ -43,6 +55,68 @@ NEEDED = (
     "_FASTAPI_INCLUDED_ROUTER_KEY",
     "_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY",
 )
+
+
+_PLAIN = "__refserver_plain__"
+F = TypeVar("F", bound=Callable[..., Awaitable[Response]])
+
+
+def plain(endpoint: F) -> F:
+    """Mark `endpoint` (it takes the request and string path parameters, and answers a
+    `Response`) to be served as a plain Starlette route by the index."""
+    setattr(endpoint, _PLAIN, True)
+    return endpoint
+
+
+def plain_routes(router: APIRouter) -> None:
+    """Mark every route of `router` `plain` (the index still serves through FastAPI any that
+    has something for FastAPI to solve)."""
+    for route in router.routes:
+        if isinstance(route, _fr.APIRoute):
+            plain(route.endpoint)
+
+
+def _takes_request_only(d: Any) -> bool:
+    params = (d.dependencies, d.path_params, d.query_params, d.header_params, d.cookie_params, d.body_params)
+    return d.request_param_name is not None and not any(params)
+
+
+def plain_app(route: Any, ctx: Any = None) -> ASGIApp | None:
+    """The Starlette app serving `route` (with its inclusion context `ctx`) when its endpoint
+    is marked `plain` and FastAPI has nothing to solve for it but the request, path parameters
+    typed `str` (a path segment is one already) and checks (`dependencies=[...]` of coroutines
+    taking the request alone, like the control API's token check); None otherwise."""
+    endpoint: Any = getattr(route, "endpoint", None)
+    owner = ctx if ctx is not None else route
+    d = getattr(owner, "dependant", None)
+    if not getattr(endpoint, _PLAIN, False) or d is None or d.request_param_name is None:
+        return None
+    if d.query_params or d.header_params or d.cookie_params or d.body_params:
+        return None
+    checks: list[tuple[Any, str]] = []
+    for dep in d.dependencies:
+        if dep.name is not None or not _takes_request_only(dep) or not inspect.iscoroutinefunction(dep.call):
+            return None
+        checks.append((dep.call, dep.request_param_name))
+    names: list[tuple[str, str]] = []
+    for f in d.path_params:
+        info = f.field_info
+        if info.annotation is not str or info.metadata or info.default is not PydanticUndefined:
+            return None
+        names.append((f.name, f.alias))
+    request_name = d.request_param_name
+
+    async def call(request: Request) -> Response:
+        for check, name in checks:
+            await check(**{name: request})
+        params = request.path_params
+        kwargs = {name: params[alias] for name, alias in names}
+        kwargs[request_name] = request
+        response: Response = await endpoint(**kwargs)
+        return response
+
+    app: ASGIApp = _fr.wrap_app_with_body_limit(request_response(call), getattr(owner, "max_body_size", None))
+    return app
 
 
 def literal_prefix(path: str) -> Key:
@@ -80,11 +154,13 @@ class Leaf:
     """One route as the index tries it: a top-level route, or a route of an included router
     (`owner`) with FastAPI's effective context for it (`ctx`: the route with its prefix)."""
 
-    __slots__ = ("api", "ctx", "keys", "owner", "route")
+    __slots__ = ("api", "ctx", "keys", "owner", "plain", "route")
 
     def __init__(self, route: Any, keys: list[Key], owner: Any = None, ctx: Any = None) -> None:
         self.route, self.keys, self.owner, self.ctx = route, keys, owner, ctx
         self.api = ctx is not None and isinstance(ctx.original_route, _fr.APIRoute)
+        api_route = ctx.original_route if self.api else route
+        self.plain = plain_app(api_route, ctx) if isinstance(api_route, _fr.APIRoute) else None
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if self.ctx is None:
@@ -173,7 +249,7 @@ class RouteIndex:
             if telemetry:
                 path = getattr(leaf.route, "path_format", None)
                 _fr._route_selected(scope=scope, path=path, mount=isinstance(leaf.route, Mount))
-            await leaf.route.handle(scope, receive, send)
+            await (leaf.plain or leaf.route.handle)(scope, receive, send)
             return
         # `_IncludedRouter.handle`, then `_handle_selected` with the route already found
         owner, ctx = leaf.owner, leaf.ctx
@@ -187,7 +263,7 @@ class RouteIndex:
         fastapi_scope[_fr._FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = ctx
         if leaf.api:
             scope["route"] = ctx.original_route
-            await ctx.original_route.handle(scope, receive, send)
+            await (leaf.plain or ctx.original_route.handle)(scope, receive, send)
             return
         handle = _fr.wrap_app_with_body_limit(leaf.route.handle, owner.include_context.max_body_size)
         await handle(scope, receive, send)

@@ -326,6 +326,8 @@ QUOTE_COLUMNS = tuple(Quote.__dataclass_fields__)
 
 # --- one unit of work, staged ------------------------------------------------------------------
 Ev = tuple[str, str, bytes, str]  # (stream, kind, body, ref)
+TRANSITION_COLUMNS = ("intent_id", "at", "actor", "action", "from_status", "to_status", "detail")
+Transition = tuple[str, int, str, str, str | None, str, str | None]  # a row, in TRANSITION_COLUMNS order
 
 
 @dataclass(slots=True)
@@ -339,7 +341,7 @@ class Changes:
     new_orders: set[str] = field(default_factory=set)
     quotes: dict[str, Quote] = field(default_factory=dict)
     new_quotes: set[str] = field(default_factory=set)
-    transitions: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
     idempotency: list[tuple[str, str, str, bytes, int]] = field(default_factory=list)
     events: list[Ev] = field(default_factory=list)
 
@@ -356,17 +358,8 @@ class Changes:
     def transition(
         self, o: Order, at: int, actor: str, action: str, frm: str | None, detail: Any = None
     ) -> None:
-        self.transitions.append(
-            {
-                "intent_id": o.intent_id,
-                "at": at,
-                "actor": actor,
-                "action": action,
-                "from_status": frm,
-                "to_status": o.status,
-                "detail": None if detail is None else orjson.dumps(detail).decode(),
-            }
-        )
+        details = None if detail is None else orjson.dumps(detail).decode()
+        self.transitions.append((o.intent_id, at, actor, action, frm, o.status, details))
 
     def order_events(self, o: Order) -> bytes:
         """`order_updated` to every party (+ `settlement_updated` to the winning maker); the

@@ -14,6 +14,7 @@ compliance records) and use SQLAlchemy Core `text()`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import text
@@ -25,6 +26,7 @@ from app.engine.musubi.model import (
     MUTABLE_ORDER_COLUMNS,
     ORDER_COLUMNS,
     QUOTE_COLUMNS,
+    TRANSITION_COLUMNS,
     Changes,
     Memory,
     Order,
@@ -35,13 +37,12 @@ from app.engine.streams import Emit, Streams
 
 
 class Stmt:
-    """A write statement with positional parameters in `cols` order, for either driver."""
+    """A write statement with positional parameters, for either driver's placeholder."""
 
-    __slots__ = ("_sql", "cols", "template")
+    __slots__ = ("_sql", "template")
 
-    def __init__(self, template: str, cols: tuple[str, ...]) -> None:
+    def __init__(self, template: str) -> None:
         self.template = template  # placeholders written as {p}
-        self.cols = cols
         self._sql: dict[str, str] = {}
 
     def sql(self, placeholder: str) -> str:
@@ -50,12 +51,9 @@ class Stmt:
             out = self._sql[placeholder] = self.template.replace("{p}", placeholder)
         return out
 
-    def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(params[c] for c in self.cols)
-
 
 def _insert(table: str, cols: tuple[str, ...]) -> Stmt:
-    return Stmt(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('{p}' for _ in cols)})", cols)
+    return Stmt(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('{p}' for _ in cols)})")
 
 
 PARTICIPANT_COLUMNS = ("party_id", "name", "role", "client_id", "client_secret", "simulated", "created_at")
@@ -66,19 +64,14 @@ INSERT_ORDER = _insert("musubi_orders", ORDER_COLUMNS)
 UPDATE_ORDER = Stmt(
     "UPDATE musubi_orders SET "
     + ", ".join(f"{c} = {{p}}" for c in MUTABLE_ORDER_COLUMNS)
-    + " WHERE intent_id = {p}",
-    (*MUTABLE_ORDER_COLUMNS, "intent_id"),
+    + " WHERE intent_id = {p}"
 )
 SELECT_ORDERS = text(f"SELECT {', '.join(ORDER_COLUMNS)} FROM musubi_orders ORDER BY created_at, intent_id")
 
 INSERT_QUOTE = _insert("musubi_quotes", QUOTE_COLUMNS)
-UPDATE_QUOTE = Stmt(
-    "UPDATE musubi_quotes SET status = {p}, updated_at = {p} WHERE quote_id = {p}",
-    ("status", "updated_at", "quote_id"),
-)
+UPDATE_QUOTE = Stmt("UPDATE musubi_quotes SET status = {p}, updated_at = {p} WHERE quote_id = {p}")
 SELECT_QUOTES = text(f"SELECT {', '.join(QUOTE_COLUMNS)} FROM musubi_quotes ORDER BY created_at, quote_id")
 
-TRANSITION_COLUMNS = ("intent_id", "at", "actor", "action", "from_status", "to_status", "detail")
 INSERT_TRANSITION = _insert("musubi_transitions", TRANSITION_COLUMNS)
 SELECT_TRANSITIONS = text(
     "SELECT at, actor, action, from_status, to_status, detail FROM musubi_transitions "
@@ -86,6 +79,13 @@ SELECT_TRANSITIONS = text(
 )
 
 INSERT_IDEMPOTENCY = _insert("musubi_idempotency", ("party_id", "key", "intent_id", "response", "created_at"))
+
+# a snapshot's row, in its statement's column order
+_participant_row = attrgetter(*PARTICIPANT_COLUMNS)
+_order_row = attrgetter(*ORDER_COLUMNS)
+_order_update_row = attrgetter(*MUTABLE_ORDER_COLUMNS, "intent_id")
+_quote_row = attrgetter(*QUOTE_COLUMNS)
+_quote_update_row = attrgetter("status", "updated_at", "quote_id")
 SELECT_IDEMPOTENCY = text("SELECT party_id, key, response FROM musubi_idempotency")
 
 WIPE = (
@@ -97,39 +97,20 @@ WIPE = (
 )
 
 
-def _statements(ch: Changes) -> list[tuple[Stmt, dict[str, Any]]]:
-    """The rows of a unit in foreign-key order: participants, orders, quotes, records."""
-    ops: list[tuple[Stmt, dict[str, Any]]] = []
-    for p in ch.participants:
-        ops.append((INSERT_PARTICIPANT, {c: getattr(p, c) for c in PARTICIPANT_COLUMNS}))
-    for iid, o in ch.orders.items():
-        if iid in ch.new_orders:
-            ops.append((INSERT_ORDER, {c: getattr(o, c) for c in ORDER_COLUMNS}))
-        else:
-            params = {c: getattr(o, c) for c in MUTABLE_ORDER_COLUMNS}
-            params["intent_id"] = iid
-            ops.append((UPDATE_ORDER, params))
-    for qid, q in ch.quotes.items():
-        if qid in ch.new_quotes:
-            ops.append((INSERT_QUOTE, {c: getattr(q, c) for c in QUOTE_COLUMNS}))
-        else:
-            ops.append((UPDATE_QUOTE, {"status": q.status, "updated_at": q.updated_at, "quote_id": qid}))
-    for t in ch.transitions:
-        ops.append((INSERT_TRANSITION, t))
-    for party_id, key, intent_id, response, at in ch.idempotency:
-        ops.append(
-            (
-                INSERT_IDEMPOTENCY,
-                {
-                    "party_id": party_id,
-                    "key": key,
-                    "intent_id": intent_id,
-                    "response": response,
-                    "created_at": at,
-                },
-            )
-        )
-    return ops
+def _statements(ch: Changes) -> list[tuple[Stmt, list[tuple[Any, ...]]]]:
+    """The rows of a unit, one batch per statement, in foreign-key order: participants,
+    orders, quotes, records."""
+    orders, quotes = ch.orders, ch.quotes
+    batches = (
+        (INSERT_PARTICIPANT, [_participant_row(p) for p in ch.participants]),
+        (INSERT_ORDER, [_order_row(o) for i, o in orders.items() if i in ch.new_orders]),
+        (UPDATE_ORDER, [_order_update_row(o) for i, o in orders.items() if i not in ch.new_orders]),
+        (INSERT_QUOTE, [_quote_row(q) for i, q in quotes.items() if i in ch.new_quotes]),
+        (UPDATE_QUOTE, [_quote_update_row(q) for i, q in quotes.items() if i not in ch.new_quotes]),
+        (INSERT_TRANSITION, ch.transitions),
+        (INSERT_IDEMPOTENCY, ch.idempotency),
+    )
+    return [(stmt, rows) for stmt, rows in batches if rows]
 
 
 class Store:
@@ -152,8 +133,8 @@ class Store:
                 # the DBAPI cursor of the writer's connection: inside its transaction/SAVEPOINT
                 cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
                 try:
-                    for stmt, params in ops:
-                        cur.execute(stmt.sql(ph), stmt.args(params))
+                    for stmt, rows in ops:
+                        cur.executemany(stmt.sql(ph), rows)
                 finally:
                     cur.close()
             for stream, kind, body, ref in ch.events:

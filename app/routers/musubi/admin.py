@@ -9,6 +9,7 @@ from starlette.responses import Response
 from app.engine.musubi import validate as v
 from app.routers.kit import answer
 from app.routers.musubi.deps import intent, json_body, service
+from app.routing import plain_routes
 
 router = APIRouter()
 
@@ -80,3 +81,6 @@ async def sim_quote(request: Request, intent_id: str) -> Response:
     svc = service(request)
     q = await svc.quotes.admin_quote(intent(intent_id), body)
     return answer(q.to_json(svc.clock.now_ms(), sender_side=True), 201)
+
+
+plain_routes(router)

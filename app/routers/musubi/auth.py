@@ -21,6 +21,7 @@ from app.routers.musubi.deps import (
     secure,
     service,
 )
+from app.routing import plain
 
 public = APIRouter(tags=["musubi"])
 router = APIRouter(tags=["musubi"])
@@ -32,6 +33,7 @@ _TOKEN_DOC = body_doc(
 )
 
 
+@plain
 @public.post("/auth/token", summary="Exchange client credentials for a JWT (HS256)", openapi_extra=_TOKEN_DOC)
 async def token(request: Request) -> Response:
     body: Any

@@ -25,6 +25,7 @@ from app.engine.musubi.model import FAMILY, Participant, forbidden, iso
 from app.engine.musubi.participants import unauthorized
 from app.engine.musubi.service import Musubi
 from app.routers.kit import JSON, MalformedBearer, bearer, read_json
+from app.routing import plain_routes
 
 INSTITUTION = frozenset({"institution"})
 CUSTODIAN = frozenset({"custodian"})
@@ -120,10 +121,12 @@ STR = {"type": "string"}
 
 
 def secure(router: APIRouter) -> None:
-    """Every route of `router` is documented as requiring the bearer token."""
+    """Every route of `router` is documented as requiring the bearer token, and served as a
+    plain Starlette route where FastAPI has nothing to solve (`app.routing.plain`)."""
     for route in router.routes:
         if isinstance(route, APIRoute):
             route.openapi_extra = {**(route.openapi_extra or {}), **SECURITY}
+    plain_routes(router)
 
 
 def body_doc(required: list[str], props: dict[str, object], example: Mapping[str, object]) -> dict[str, Any]:
