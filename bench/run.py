@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import importlib
 import json
-import os
 import pkgutil
 import sys
 import time
@@ -21,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-# servers started by the benches pick a free FIX port instead of the default 9878
-os.environ.setdefault("REFSERVER_FIX_PORT", "0")
 
 
 def _fmt(v: float | None) -> str:
