@@ -57,7 +57,7 @@ def canonical_string(
 
 
 def sign(secret: str, canonical: str) -> str:
-    return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), canonical.encode(), "sha256").hex()
 
 
 def signature_ok(secret: str, canonical: str, signature: str) -> bool:
@@ -94,7 +94,7 @@ class SecretBox:
         return self._aead.decrypt(raw[:12], raw[12:], b"oe-agent").decode()
 
     def hash_passphrase(self, passphrase: str) -> str:
-        return hmac.new(self._mac_key, passphrase.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._mac_key, passphrase.encode(), "sha256").hex()
 
     def passphrase_ok(self, stored_hash: str, passphrase: str) -> bool:
         return hmac.compare_digest(stored_hash, self.hash_passphrase(passphrase))
