@@ -38,7 +38,11 @@ class RequestRoute(APIRoute):
         # when it is built for an included router (which may add dependencies)
         context = getattr(fastapi.routing, "_effective_route_context_var", None)
         effective = context.get() if context is not None else None
-        d = effective.dependant if effective is not None and effective.original_route is self else self.dependant
+        d = (
+            effective.dependant
+            if effective is not None and effective.original_route is self
+            else self.dependant
+        )
         plain = d.request_param_name is not None and not (
             d.path_params or d.query_params or d.header_params or d.cookie_params or d.body_params
         )
