@@ -248,10 +248,10 @@ async def serve(settings: Settings, sockets: tuple[socket.socket, socket.socket]
             app.state.listeners[lst.name] = lst
             app.state.ports[lst.name] = lst.port
             extra += f" {lst.name}={lst.port}"
-    settle_gc()
     sys.stdout.write(f"refserver listening http={_port(main)} broker_ws={_port(broker)}{extra}\n")
     sys.stdout.flush()
     _banner(app, settings, _credentials(app.state.ctx))
+    settle_gc()  # after the listening line: start-up is not made longer by a full collection
     await asyncio.gather(main_task, broker_task, return_exceptions=True)
     for lst in app.state.listeners.values():
         await lst.stop()
