@@ -7,7 +7,7 @@ way. Families call these from their `validate.py`; the error renders in the fami
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from app.engine.errors import InvalidInput
 
@@ -15,7 +15,7 @@ INT64_MAX = 2**63 - 1
 MAX_DEPTH = 64
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     """A JSON integer (bool is not one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
