@@ -30,6 +30,21 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 SCOPES = ("read", "trade", "cancel", "drop_copy")
 SKEW_MS = 30_000
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# hashlib releases the GIL while it hashes 2048 bytes or more at once; the event loop would then
+# queue behind the stream writer thread to get it back (measured: a signed batch of 50, ~12 KB,
+# spent ~9 % of the loop's wall time in its body hash). Fed in smaller pieces, it keeps the GIL.
+_HASH_PIECE = 2047
+
+
+def body_sha256(body: bytes) -> str:
+    """hex sha256 of the raw body, hashed once, in pieces of the body itself (no copies)."""
+    if len(body) <= _HASH_PIECE:
+        return hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+    h = hashlib.sha256()
+    view = memoryview(body)
+    for i in range(0, len(view), _HASH_PIECE):
+        h.update(view[i : i + _HASH_PIECE])
+    return h.hexdigest()
 
 
 def canonical_query(raw_query: str) -> str:
@@ -41,7 +56,7 @@ def canonical_query(raw_query: str) -> str:
 def canonical_string(
     key: str, nonce: str, timestamp: str, method: str, path: str, raw_query: str, body: bytes
 ) -> str:
-    body_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+    body_hash = body_sha256(body)
     return "\n".join(
         (
             "SENTICORE-HMAC-V2",
@@ -57,6 +72,8 @@ def canonical_string(
 
 
 def sign(secret: str, canonical: str) -> str:
+    # not `hmac.digest`: its one-shot OpenSSL call releases the GIL, and the event loop then
+    # queues behind the stream writer thread to get it back
     return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 

@@ -33,20 +33,31 @@ class Signed:
     body: bytes
 
 
+_SC_HEADERS = (b"sc-auth-version", b"sc-key", b"sc-nonce", b"sc-timestamp", b"sc-passphrase", b"sc-signature")
+_SC_INDEX = {name: i for i, name in enumerate(_SC_HEADERS)}
+
+
 async def signed_request(request: Request) -> Signed:
     """Authenticate the SC-* headers of `request` (401 with the precise code)."""
     svc = get_service(request)
     body = await request.body()
     scope = request.scope
     raw_path: bytes | None = scope.get("raw_path")
-    h = request.headers
+    # one pass over the raw headers; the first of a repeated header counts (as `Headers.get`)
+    sc: list[str | None] = [None] * len(_SC_HEADERS)
+    index = _SC_INDEX
+    for name, value in scope["headers"]:
+        i = index.get(name)
+        if i is not None and sc[i] is None:
+            sc[i] = value.decode("latin-1")
+    version, key, nonce, timestamp, passphrase, signature = sc
     call = SignedCall(
-        version=h.get("sc-auth-version"),
-        key=h.get("sc-key"),
-        nonce=h.get("sc-nonce"),
-        timestamp=h.get("sc-timestamp"),
-        passphrase=h.get("sc-passphrase"),
-        signature=h.get("sc-signature"),
+        version=version,
+        key=key,
+        nonce=nonce,
+        timestamp=timestamp,
+        passphrase=passphrase,
+        signature=signature,
         method=scope["method"],
         # the path exactly as sent (percent-encoded), without any query string
         path=raw_path.split(b"?", 1)[0].decode("latin-1") if raw_path else scope["path"],
