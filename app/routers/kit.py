@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
-import fastapi.routing
 import orjson
-from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
@@ -25,31 +23,6 @@ def answer(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None
     """A JSON answer serialised once with orjson; `obj` may be pre-serialised bytes."""
     body = obj if isinstance(obj, bytes) else orjson.dumps(obj)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
-
-
-class RequestRoute(APIRoute):
-    """A route whose endpoint takes only the `Request` and answers its own `Response` (a hot
-    path that reads its input itself): documented by FastAPI like any route, called without
-    FastAPI's per-request machinery (dependency solving, a sub-response, the endpoint's
-    context; ~30 µs of a signed Order Entry order). Any other endpoint gets FastAPI's handler."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        # the dependant this handler is built for: the route's own, or its effective context's
-        # when it is built for an included router (which may add dependencies)
-        context = getattr(fastapi.routing, "_effective_route_context_var", None)
-        effective = context.get() if context is not None else None
-        d = (
-            effective.dependant
-            if effective is not None and effective.original_route is self
-            else self.dependant
-        )
-        plain = d.request_param_name is not None and not (
-            d.path_params or d.query_params or d.header_params or d.cookie_params or d.body_params
-        )
-        if not plain or d.dependencies or d.background_tasks_param_name or d.response_param_name:
-            return super().get_route_handler()
-        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
-        return endpoint
 
 
 async def read_json(

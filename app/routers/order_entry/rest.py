@@ -13,8 +13,9 @@ from app.engine.order_entry import auth, validate
 from app.engine.order_entry.markets import MARKETS
 from app.engine.order_entry.service import FAMILY
 from app.engine.order_entry.validate import MAX_ACTIONS
-from app.routers.kit import RequestRoute, answer
+from app.routers.kit import answer
 from app.routers.order_entry.deps import AccountRead, SignedRead, signed_request
+from app.routing import plain
 
 router = APIRouter(tags=["order-entry"])
 
@@ -86,9 +87,10 @@ SIGNED: dict[str, Any] = {
 _BATCH_DOC = {**_BATCH_SCHEMA, **SIGNED}
 
 
+@plain
 async def submit_orders(request: Request) -> Response:
     # the hot path: authenticated here rather than through dependency injection (same checks),
-    # and called as a `RequestRoute` (no FastAPI dependency solving)
+    # and served as a plain route by the route index (no FastAPI dependency solving)
     signed = await signed_request(request)
     return _batch_answer(
         request, signed.agent.api_key_id, await signed.svc.admission.submit(signed.agent, signed.body)
@@ -112,7 +114,6 @@ router.add_api_route(
     methods=["POST"],
     summary="Signed batch of actions: fast admission acks; outcomes arrive on the execution stream",
     openapi_extra=_BATCH_DOC,
-    route_class_override=RequestRoute,
 )
 router.add_api_route(
     "/api/v1/bsl/orders/batch",
@@ -121,7 +122,6 @@ router.add_api_route(
     name="submit_orders_legacy",
     summary="Legacy alias of POST /api/v1/order-entry/orders",
     openapi_extra=_BATCH_DOC,
-    route_class_override=RequestRoute,
 )
 
 
