@@ -31,7 +31,6 @@ from app.engine.broker.store import (
     INS_TRADE,
     INS_USER,
     INS_WATCH,
-    UPD_BALANCE,
     UPD_USER,
     Work,
 )

@@ -313,7 +313,6 @@ class Account:
         return {c: getattr(self, ACCOUNT_ATTRS.get(c, c)) for c in PROFILE_COLUMNS}
 
 
-
 @dataclass(slots=True)
 class Alert:
     id: int

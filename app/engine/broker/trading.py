@@ -36,7 +36,7 @@ from app.engine.broker.model import (
     Trade,
     money,
 )
-from app.engine.broker.store import INS_TRADE, UPD_BALANCE, UPD_TRADE, Work
+from app.engine.broker.store import INS_TRADE, UPD_TRADE, Work
 from app.engine.broker.symbols import BY_NAME, Symbol
 from app.engine.errors import Conflict, NotFound
 
