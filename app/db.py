@@ -131,9 +131,14 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # on the driver's connection: a statement through SQLAlchemy costs more than the BEGIN
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(begin)
 
 
 def migrations_dir() -> Path:

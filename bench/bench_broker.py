@@ -115,6 +115,8 @@ async def refserver() -> AsyncIterator[tuple[int, int]]:
             "frozen",
             "--admin-token",
             ADMIN,
+            "--fix-port",  # a free port: another server on this machine may hold the default
+            "0",
             cwd=str(ROOT),
             env=env,
             stdout=asyncio.subprocess.PIPE,

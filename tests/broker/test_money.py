@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app.db import Database
 from app.engine.broker import store
 from app.engine.broker.service import BrokerService
-from tests.broker.helpers import balance, broker_settings, new_user, trades
+from tests.broker.helpers import balance, broker_settings, new_user, open_trade, set_price, trades
 from tests.conftest import ADMIN_HEADERS, running_app
 
 pytestmark = pytest.mark.anyio
@@ -58,6 +58,33 @@ async def test_cents_add_up_exactly_and_are_stored_as_decimals(db_url: str) -> N
         assert acc is not None and acc.balance == Decimal("1.30")
         stored = (await svc.core.db.read(store.load)).accounts[login]
         assert stored.balance == Decimal("1.30")
+
+
+async def test_trades_read_back_from_the_database_as_memory_holds_them(db_url: str) -> None:
+    """Opens, a partial close and full closes write rows (on the driver's cursor) that load back
+    as the very accounts and open positions memory holds: every amount the same Decimal."""
+    async with running_app(broker_settings(db_url)) as r:
+        c = r.client
+        svc: BrokerService = r.ctx.services["broker"]
+        login, token = await new_user(c, balance=10_000.07)
+        h = {"Authorization": token}
+        await set_price(c, "EURUSD", 1.08501, 1.08513)
+        first = await open_trade(c, token, cmd=0, volume=30, symbol="EURUSD", sl=1.05, tp=1.2)
+        second = await open_trade(c, token, cmd=1, volume=10, symbol="XAUUSD")
+        await set_price(c, "EURUSD", 1.08777, 1.08789)
+        for body in ({"order": first, "volume": 10}, {"order": second}):
+            resp = await c.request("DELETE", "/trade/close", json=body, headers=h)
+            assert resp.status_code == 200, resp.text
+        acc = svc.accounts.get(login)
+        assert acc is not None and list(acc.positions) == [first]
+        stored = (await svc.core.db.read(store.load)).accounts[login]
+        assert (stored.balance, stored.credit) == (acc.balance, acc.credit)
+        assert stored.balance != Decimal("10000.07")  # the closes booked their profit
+        mem, disk = acc.positions[first], stored.positions[first]
+        assert disk == mem and disk.volume == 20
+        for amount in (disk.margin, disk.profit, disk.commission, disk.storage):
+            assert isinstance(amount, Decimal)
+        assert len((await trades(c, token, tradeType=2))["rows"]) == 2  # the partial and the full close
 
 
 async def test_a_jpy_account_counts_in_whole_yen(sqlite_url: str) -> None:

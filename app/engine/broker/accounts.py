@@ -31,7 +31,6 @@ from app.engine.broker.store import (
     INS_TRADE,
     INS_USER,
     INS_WATCH,
-    UPD_BALANCE,
     UPD_USER,
     Work,
 )
@@ -123,12 +122,12 @@ class Accounts:
         if email:
             book.by_email[email.lower()] = login
         work = Work()
-        work.sql(INS_USER, acc.user_params())
+        work.row(INS_USER, acc)
         for i, sym in enumerate(DEFAULT_WATCH):
             acc.watch.append(sym)
             work.sql(INS_WATCH, {"login": login, "symbol": sym, "position": i})
         if balance > 0:
-            work.sql(INS_TRADE, self.finance_row(acc, balance, "Deposit", now).params())
+            work.row(INS_TRADE, self.finance_row(acc, balance, "Deposit", now))
         # a new login's account stream starts empty: no event here
         await self.core.commit(work)
         return acc
@@ -168,7 +167,7 @@ class Accounts:
         for k, v in changes.items():
             setattr(acc, k, v)
         work = Work()
-        work.sql(UPD_USER, acc.user_params())
+        work.row(UPD_USER, acc)
         if "credit" in changes:
             work.emit(acc.login, self.margin.balance_frame(acc, CODE_CONTROL))
         await self.core.commit(work)
@@ -189,8 +188,8 @@ class Accounts:
         row = self.finance_row(acc, amount, comment or ("Deposit" if amount >= 0 else "Withdrawal"), now)
         acc.balance = acc.balance + amount
         work = Work()
-        work.sql(INS_TRADE, row.params())
-        work.sql(UPD_BALANCE, {"balance": acc.balance, "login": acc.login})
+        work.row(INS_TRADE, row)
+        work.balance(acc)
         work.emit(acc.login, self.margin.balance_frame(acc, CODE_CONTROL))
         await self.core.commit(work)
         return row.order

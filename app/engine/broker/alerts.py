@@ -58,7 +58,7 @@ class Alerts:
         book.alerts_by_symbol[a.symbol][a.id] = a
         self.arm_expiry(a)
         work = Work()
-        work.sql(INS_ALERT, a.params())
+        work.row(INS_ALERT, a)
         await self.core.commit(work)
         return a.id
 
@@ -81,7 +81,7 @@ class Alerts:
         by_symbol[a.symbol][a.id] = a
         self.arm_expiry(a)
         work = Work()
-        work.sql(UPD_ALERT, a.params())
+        work.row(UPD_ALERT, a)
         await self.core.commit(work)
 
     async def delete(self, acc: Account, alert_id: int) -> None:
@@ -114,7 +114,7 @@ class Alerts:
         a.status, a.updated_at = ALERT_EXPIRED, self.core.now_s()
         self.core.book.alerts_by_symbol[a.symbol].pop(a.id, None)
         work = Work()
-        work.sql(UPD_ALERT, a.params())
+        work.row(UPD_ALERT, a)
         await self.core.commit(work)
 
     def check(self, sym: Symbol, prev: Quote, q: Quote, work: Work) -> None:
@@ -158,7 +158,7 @@ class Alerts:
             if a.timer is not None:
                 a.timer.cancel()
                 a.timer = None
-        work.sql(UPD_ALERT, a.params())
+        work.row(UPD_ALERT, a)
         work.sql(
             INS_LOG,
             {

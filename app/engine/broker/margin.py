@@ -26,12 +26,15 @@ from app.engine.broker.model import (
     dec,
     money,
 )
-from app.engine.broker.symbols import BY_NAME, MARGIN_FOREX, Symbol
+from app.engine.broker.symbols import BY_NAME, MARGIN_FOREX, SYMBOLS, Symbol
 
 STOP_OUT_LEVEL = Decimal(50)  # % margin level at which the worst position is closed
 MARGIN_CALL_LEVEL = Decimal(100)  # % margin level under which level_type is 1 (margin call)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
+# each symbol's contract size and margin divider as exact decimals, converted once
+CONTRACT = {s.symbol: dec(s.contract_size) for s in SYMBOLS}
+DIVIDER = {s.symbol: dec(s.margin_divider) for s in SYMBOLS}
 
 
 def mid(q: Quote) -> Decimal:
@@ -67,7 +70,7 @@ class Margin:
         sym = BY_NAME[t.symbol]
         vol = t.volume if volume is None else volume
         diff = dec(price) - dec(t.open_price) if t.cmd == BUY else dec(t.open_price) - dec(price)
-        raw = diff * vol / 100 * dec(sym.contract_size)
+        raw = diff * vol / 100 * CONTRACT[sym.symbol]
         return money(raw * self.rate(sym.quote, acc.currency), acc.digits)
 
     def floating(self, acc: Account, t: Trade) -> Decimal:
@@ -75,11 +78,12 @@ class Margin:
 
     def margin_for(self, acc: Account, sym: Symbol, volume: int, price: float) -> Decimal:
         lots = Decimal(volume) / 100
-        leverage = Decimal(acc.leverage) / dec(sym.margin_divider)
+        leverage = Decimal(acc.leverage) / DIVIDER[sym.symbol]
+        contract = CONTRACT[sym.symbol]
         if sym.margin_mode == MARGIN_FOREX:
-            amount, ccy = lots * dec(sym.contract_size) / leverage, sym.base
+            amount, ccy = lots * contract / leverage, sym.base
         else:
-            amount, ccy = lots * dec(sym.contract_size) * dec(price) / leverage, sym.quote
+            amount, ccy = lots * contract * dec(price) / leverage, sym.quote
         return money(amount * self.rate(ccy, acc.currency), acc.digits)
 
     def metrics(self, acc: Account) -> Metrics:

@@ -221,10 +221,6 @@ class Trade:
     margin: Decimal = ZERO
     timer: Timer | None = field(default=None, compare=False, repr=False)
 
-    def params(self) -> dict[str, Any]:
-        """The `broker_trades` row's values."""
-        return {c: getattr(self, TRADE_ATTRS.get(c, c)) for c in TRADE_TABLE_COLUMNS}
-
     def row(self, profit: Decimal | None = None, close_price: float | None = None) -> list[Any]:
         """One `/trades` row (TRADE_COLUMNS)."""
         p = self.profit if profit is None else profit
@@ -316,10 +312,6 @@ class Account:
     def profile(self) -> dict[str, Any]:
         return {c: getattr(self, ACCOUNT_ATTRS.get(c, c)) for c in PROFILE_COLUMNS}
 
-    def user_params(self) -> dict[str, Any]:
-        """The `broker_users` row's values."""
-        return {c: getattr(self, ACCOUNT_ATTRS.get(c, c)) for c in USER_TABLE_COLUMNS}
-
 
 @dataclass(slots=True)
 class Alert:
@@ -346,9 +338,6 @@ class Alert:
     comment: str = ""
     armed: bool = True  # level conditions in repeating mode re-arm once the condition is false
     timer: Timer | None = field(default=None, compare=False, repr=False)
-
-    def params(self) -> dict[str, Any]:
-        return {c: getattr(self, c) for c in ALERT_COLUMNS}
 
     def row(self) -> list[Any]:
         return [getattr(self, c) for c in ALERT_COLUMNS]

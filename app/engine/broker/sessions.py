@@ -195,7 +195,7 @@ class Sessions:
         acc.password_hash = hashed
         acc.token_gen += 1
         work = Work()
-        work.sql(UPD_USER, acc.user_params())
+        work.row(UPD_USER, acc)
         await self.core.commit(work)
         self.live.end(acc.login, None, SessionRevoked("password changed"))
 

@@ -2,19 +2,23 @@
 a unit of work.
 
 A `Work` collects the statements and account events of one change; `Work.run` is the unit's
-`write(conn, emit)`, executed in the sequencer's transaction (SQLAlchemy Core, no ORM), so
-rows and events commit together and in the order the changes were made.
+`write(conn, emit)`, executed in the sequencer's transaction, so rows and events commit
+together and in the order the changes were made. Its statements (`Stmt`) go straight to the
+driver's cursor on the writer's connection, like the stream statements (sequencer.py): no
+SQLAlchemy execution context per statement on the write path.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import fields
+from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Numeric, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import TextClause
 
 from app.engine.broker.model import (
     ACCOUNT_ATTRS,
@@ -35,44 +39,67 @@ from app.engine.broker.model import (
 from app.engine.broker.symbols import BY_NAME
 
 FAMILY = "broker"
-# money columns: NUMERIC(20, 2) (see the migration 0007_broker_money); Decimal in, Decimal out
-MONEY = Numeric(20, 2, asdecimal=True)
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
-def _money(stmt: Any, *names: str) -> Any:
-    """`stmt` binding the named parameters as exact decimals (SQLite and PostgreSQL alike)."""
-    return stmt.bindparams(*(bindparam(n, type_=MONEY) for n in names))
+class Stmt:
+    """A statement of a `Work`, written with `:name` parameters and run with positional ones in
+    the driver's style (`?` sqlite3, `%s` psycopg).
+
+    Money columns are NUMERIC(20, 2) (migration 0007_broker_money): psycopg binds the `Decimal`
+    itself; sqlite3 has no decimal type, so `money` parameters are bound as floats there, as
+    SQLAlchemy's `Numeric` does, and read back as the same decimals (`dec`, then `money`).
+    `attrs` (column → attribute of another name) lets `values` read the parameters off an
+    object, in statement order.
+    """
+
+    __slots__ = ("money", "names", "pg", "sqlite", "values")
+
+    def __init__(self, sql: str, money: tuple[str, ...] = (), attrs: dict[str, str] | None = None) -> None:
+        self.names = tuple(_PARAM.findall(sql))
+        self.sqlite = _PARAM.sub("?", sql)
+        self.pg = _PARAM.sub("%s", sql)
+        self.money = tuple(i for i, n in enumerate(self.names) if n in money)
+        self.values: Callable[[Any], tuple[Any, ...]] | None = None
+        if attrs is not None and len(self.names) > 1:
+            self.values = attrgetter(*(attrs.get(n, n) for n in self.names))
+
+    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple([values[n] for n in self.names])
 
 
-def _insert(table: str, columns: tuple[str, ...]) -> TextClause:
-    return text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
 
 
-def _update(table: str, columns: tuple[str, ...], key: str, *fixed: str) -> TextClause:
+def _update(table: str, columns: tuple[str, ...], key: str, *fixed: str) -> str:
     """`UPDATE` of every column but the `key` and the `fixed` ones, by `key`."""
     sets = ", ".join(f"{c}=:{c}" for c in columns if c != key and c not in fixed)
-    return text(f"UPDATE {table} SET {sets} WHERE {key}=:{key}")
+    return f"UPDATE {table} SET {sets} WHERE {key}=:{key}"
 
 
 USER_COLS = ", ".join(USER_TABLE_COLUMNS)
-INS_USER = _money(_insert("broker_users", USER_TABLE_COLUMNS), "balance", "credit")
-UPD_USER = _money(_update("broker_users", USER_TABLE_COLUMNS, "login", "regdate"), "balance", "credit")
-UPD_BALANCE = _money(text("UPDATE broker_users SET balance=:balance WHERE login=:login"), "balance")
+_USER_MONEY = ("balance", "credit")
+INS_USER = Stmt(_insert("broker_users", USER_TABLE_COLUMNS), _USER_MONEY, ACCOUNT_ATTRS)
+UPD_USER = Stmt(_update("broker_users", USER_TABLE_COLUMNS, "login", "regdate"), _USER_MONEY, ACCOUNT_ATTRS)
+UPD_BALANCE = Stmt("UPDATE broker_users SET balance=:balance WHERE login=:login", ("balance",))
 TRADE_COLS = ", ".join(TRADE_TABLE_COLUMNS)
 _TRADE_MONEY = ("profit", "commission", "storage", "margin")
-INS_TRADE = _money(_insert("broker_trades", TRADE_TABLE_COLUMNS), *_TRADE_MONEY)
-UPD_TRADE = _money(
-    _update("broker_trades", TRADE_TABLE_COLUMNS, "order_id", "login", "symbol", "digits"), *_TRADE_MONEY
+INS_TRADE = Stmt(_insert("broker_trades", TRADE_TABLE_COLUMNS), _TRADE_MONEY, TRADE_ATTRS)
+UPD_TRADE = Stmt(
+    _update("broker_trades", TRADE_TABLE_COLUMNS, "order_id", "login", "symbol", "digits"),
+    _TRADE_MONEY,
+    TRADE_ATTRS,
 )
-INS_REVOKED = text("INSERT INTO broker_revoked_tokens (jti, login, exp) VALUES (:jti, :login, :exp)")
-INS_WATCH = text("INSERT INTO broker_watch (login, symbol, position) VALUES (:login, :symbol, :position)")
-DEL_WATCH = text("DELETE FROM broker_watch WHERE login=:login AND symbol=:symbol")
+INS_REVOKED = Stmt("INSERT INTO broker_revoked_tokens (jti, login, exp) VALUES (:jti, :login, :exp)")
+INS_WATCH = Stmt("INSERT INTO broker_watch (login, symbol, position) VALUES (:login, :symbol, :position)")
+DEL_WATCH = Stmt("DELETE FROM broker_watch WHERE login=:login AND symbol=:symbol")
 ALERT_COLS = ", ".join(ALERT_COLUMNS)
-INS_ALERT = _insert("broker_alerts", ALERT_COLUMNS)
-UPD_ALERT = _update("broker_alerts", ALERT_COLUMNS, "id", "login", "created_at")
-DEL_ALERT = text("DELETE FROM broker_alerts WHERE id=:id")
-INS_LOG = _insert("broker_alert_logs", ALERT_LOG_COLUMNS)
-INS_NOTE = _insert("broker_notifications", ("id", "login", "level", "title", "message", "ctm"))
+INS_ALERT = Stmt(_insert("broker_alerts", ALERT_COLUMNS), attrs={})
+UPD_ALERT = Stmt(_update("broker_alerts", ALERT_COLUMNS, "id", "login", "created_at"), attrs={})
+DEL_ALERT = Stmt("DELETE FROM broker_alerts WHERE id=:id")
+INS_LOG = Stmt(_insert("broker_alert_logs", ALERT_LOG_COLUMNS))
+INS_NOTE = Stmt(_insert("broker_notifications", ("id", "login", "level", "title", "message", "ctm")))
 INS_SCRIPT = text(
     "INSERT INTO broker_scripts (id, login, name, script, autostart, type, created_at, updated_at) "
     "VALUES (:id, :login, :name, :script, :autostart, 'private', :now, :now)"
@@ -83,8 +110,8 @@ SEL_SCRIPTS = text(
     "WHERE login = :login ORDER BY id"
 )
 SEL_SETTINGS = text("SELECT key, value FROM broker_settings WHERE login = :login ORDER BY key")
-DEL_SETTING = text("DELETE FROM broker_settings WHERE login = :login AND key = :key")
-INS_SETTING = text("INSERT INTO broker_settings (login, key, value) VALUES (:login, :key, :value)")
+DEL_SETTING = Stmt("DELETE FROM broker_settings WHERE login = :login AND key = :key")
+INS_SETTING = Stmt("INSERT INTO broker_settings (login, key, value) VALUES (:login, :key, :value)")
 SEL_LOGS = text(
     f"SELECT {', '.join(ALERT_LOG_COLUMNS)} FROM broker_alert_logs WHERE login = :login ORDER BY id"
 )
@@ -120,28 +147,61 @@ BROKER_TABLES = (
 
 
 class Work:
-    """SQL statements and account events of one change, committed together, in order."""
+    """SQL statements and account events of one change, committed together, in order.
 
-    __slots__ = ("events", "ops")
+    A balance is written once per account and change, whatever the number of closes that
+    moved it (`balance`): its value as staged last, after the change's other statements.
+    """
+
+    __slots__ = ("balances", "events", "ops")
 
     def __init__(self) -> None:
-        self.ops: list[tuple[Any, Any]] = []
+        self.ops: list[tuple[Stmt, tuple[Any, ...]]] = []
+        self.balances: dict[int, Decimal] = {}
         self.events: list[tuple[int, list[Any]]] = []
 
-    def sql(self, stmt: Any, params: Any) -> None:
-        self.ops.append((stmt, params))
+    def sql(self, stmt: Stmt, params: dict[str, Any]) -> None:
+        self.ops.append((stmt, stmt.params(params)))
+
+    def row(self, stmt: Stmt, obj: Any) -> None:
+        """`stmt` with its parameters read off `obj`'s attributes (a trade, an account, an alert)."""
+        assert stmt.values is not None
+        self.ops.append((stmt, stmt.values(obj)))
+
+    def balance(self, acc: Account) -> None:
+        self.balances[acc.login] = acc.balance
 
     def emit(self, login: int, frame: list[Any]) -> None:
         self.events.append((login, frame))
 
     def __bool__(self) -> bool:
-        return bool(self.ops or self.events)
+        return bool(self.ops or self.balances or self.events)
 
     def run(self, conn: Connection, emit: Callable[..., None]) -> None:
-        for stmt, params in self.ops:
-            conn.execute(stmt, params)
+        ops = self.ops
+        if self.balances:
+            ops = ops + [(UPD_BALANCE, (b, login)) for login, b in self.balances.items()]
+        sqlite = conn.dialect.name == "sqlite"
+        cur = conn.connection.cursor()
+        try:
+            for stmt, values in ops:
+                if not sqlite:
+                    cur.execute(stmt.pg, values)
+                elif stmt.money:
+                    cur.execute(stmt.sqlite, _floats(values, stmt.money))
+                else:
+                    cur.execute(stmt.sqlite, values)
+        finally:
+            cur.close()
         for login, frame in self.events:
             emit(FAMILY, str(login), frame[0], frame)
+
+
+def _floats(values: tuple[Any, ...], money: tuple[int, ...]) -> list[Any]:
+    out = list(values)
+    for i in money:
+        out[i] = float(out[i])
+    return out
 
 
 # how a stored value becomes an attribute of its declared type (a `str` as it is)

@@ -36,7 +36,7 @@ from app.engine.broker.model import (
     Trade,
     money,
 )
-from app.engine.broker.store import INS_TRADE, UPD_BALANCE, UPD_TRADE, Work
+from app.engine.broker.store import INS_TRADE, UPD_TRADE, Work
 from app.engine.broker.symbols import BY_NAME, Symbol
 from app.engine.errors import Conflict, NotFound
 
@@ -109,7 +109,7 @@ class Trading:
             margin=ZERO if pending else required,
         )
         work = Work()
-        work.sql(INS_TRADE, t.params())
+        work.row(INS_TRADE, t)
         if pending:
             book.index_pending(acc, t)
             self.arm_expiration(t)
@@ -140,7 +140,7 @@ class Trading:
             if comment:
                 t.comment = comment
             self.core.book.unindex_position(acc, t)
-            work.sql(UPD_TRADE, t.params())
+            work.row(UPD_TRADE, t)
             work.emit(acc.login, t.frame(code))
         else:
             part_margin = money(t.margin * volume / t.volume, acc.digits)
@@ -167,11 +167,11 @@ class Trading:
             t.volume -= volume
             t.margin = t.margin - part_margin
             t.state = PARTIALLY_CLOSED
-            work.sql(INS_TRADE, part.params())
-            work.sql(UPD_TRADE, t.params())
+            work.row(INS_TRADE, part)
+            work.row(UPD_TRADE, t)
             work.emit(acc.login, t.frame(code, profit=profit, close_price=price, close_time=now))
         acc.balance = acc.balance + profit
-        work.sql(UPD_BALANCE, {"balance": acc.balance, "login": acc.login})
+        work.balance(acc)
         work.emit(acc.login, self.margin.balance_frame(acc, code))
 
     async def close_trade(self, acc: Account, order: int, volume: int | None, comment: str | None) -> None:
@@ -207,7 +207,7 @@ class Trading:
     def cancel(self, acc: Account, t: Trade, code: int, work: Work) -> None:
         self.core.book.unindex_pending(acc, t)
         t.status, t.state, t.close_time, t.reason = S_CANCELLED, PENDING_CANCELLED, self.core.now_s(), code
-        work.sql(UPD_TRADE, t.params())
+        work.row(UPD_TRADE, t)
         work.emit(acc.login, t.frame(code))
 
     async def modify_trade(
@@ -252,7 +252,7 @@ class Trading:
                 t.timer = None
             self.arm_expiration(t)
         work = Work()
-        work.sql(UPD_TRADE, t.params())
+        work.row(UPD_TRADE, t)
         work.emit(acc.login, self.margin.trade_frame(acc, t, CODE_CLIENT))
         await self.core.commit(work)
 
@@ -283,7 +283,7 @@ class Trading:
         t.state, t.status = PENDING_ACTIVATED, S_OPEN
         t.margin = self.margin.margin_for(acc, sym, t.volume, t.open_price)
         self.core.book.index_position(acc, t)
-        work.sql(UPD_TRADE, t.params())
+        work.row(UPD_TRADE, t)
         work.emit(acc.login, self.margin.trade_frame(acc, t, CODE_CLIENT))
         work.emit(acc.login, self.margin.balance_frame(acc, CODE_CLIENT))
 

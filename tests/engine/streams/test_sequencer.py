@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from app.clock import DomainClock
 from app.db import Database
@@ -151,6 +152,36 @@ async def test_transact_rolls_back_only_the_failing_unit(sqlite_url: str) -> Non
         )
         assert results[0] == "done" and results[2] == "done"
         assert isinstance(results[1], ValueError)
+        assert sql_seqs(s.db, "t") == [1, 2]
+
+
+async def test_a_unit_whose_statement_fails_rolls_back_to_its_own_savepoint(db_url: str) -> None:
+    """A failing statement inside a unit (on PostgreSQL it aborts the transaction) is undone to
+    the unit's savepoint: its earlier rows and its events go, its batch-mates' commit."""
+    insert = text("INSERT INTO oe_counters (name, value) VALUES (:n, 1)")
+
+    def good(name: str) -> Any:
+        def fn(conn: Any, emit: Any) -> None:
+            conn.execute(insert, {"n": name})
+            emit(FAM, "t", "ok", {"n": name})
+
+        return fn
+
+    def bad(conn: Any, emit: Any) -> None:
+        conn.execute(insert, {"n": "bad"})
+        emit(FAM, "t", "bad", {})
+        conn.execute(insert, {"n": "a"})  # the first unit's key: refused by the database
+
+    async with open_streams(db_url) as s:
+        results = await asyncio.gather(
+            s.transact(good("a")), s.transact(bad), s.transact(good("b")), return_exceptions=True
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], Exception)
+        names = s.db.read_sync(
+            lambda c: sorted(r[0] for r in c.execute(text("SELECT name FROM oe_counters")))
+        )
+        assert names == ["a", "b"]
         assert sql_seqs(s.db, "t") == [1, 2]
 
 
