@@ -170,7 +170,10 @@ class Signer:
     def __init__(self, creds: dict[str, Any]) -> None:
         self.c = creds
         self.nonce = time.time_ns() // 1000
-        self.payload_nonce = 0
+        # payload nonces must pass the account's floor: a signer made later for the same account
+        # (the timed phase after the warm-up, the next load on the same agents) starts above
+        # what an earlier one used, or its actions would be NONCE_REPLAY refusals
+        self.payload_nonce = time.time_ns() // 1000
 
     def headers(self, method: str, path: str, query: str, body: bytes) -> dict[str, str]:
         from app.engine.order_entry import auth
@@ -230,9 +233,10 @@ async def _load(cfg: dict[str, Any]) -> dict[str, Any]:
     noop = _request("GET", "/health", {})
     done = 0
     errors = 0
+    refused = 0  # actions refused at admission (a figure counts accepted work only)
 
     async def worker(i: int, stop_at: float) -> None:
-        nonlocal done, errors
+        nonlocal done, errors, refused
         conn = await Conn.open(port)
         signer = Signer(creds[i]) if creds else None
         try:
@@ -244,9 +248,10 @@ async def _load(cfg: dict[str, Any]) -> dict[str, Any]:
                     # ioc far from the book: NEW + CANCELED; gtc far from the book: NEW, and it rests
                     tif = "gtc" if mode == "batch50-gtc" else "ioc"
                     raw = signer.place_request(1 if mode == "single" else 50, tif=tif)
-                status, _ = await conn.call(raw)
+                status, body = await conn.call(raw)
                 if status == 200:
                     done += 1
+                    refused += body.count(b'"accepted":false')
                 else:
                     errors += 1
         finally:
@@ -254,9 +259,11 @@ async def _load(cfg: dict[str, Any]) -> dict[str, Any]:
 
     warm = time.perf_counter() + min(0.5, duration / 4)
     await asyncio.gather(*(worker(i, warm) for i in range(cfg["connections"])))
-    done = errors = 0
+    done = errors = refused = 0
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(i, t0 + duration) for i in range(cfg["connections"])))
+    if refused:
+        raise RuntimeError(f"{refused} actions refused at admission during a timed load")
     return {"per_s": done / (time.perf_counter() - t0), "errors": errors}
 
 
