@@ -10,6 +10,7 @@ path template); the control API's operations are declared in `app/routers/admin_
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -257,6 +258,17 @@ def apply(op_doc: dict[str, Any], op: Op, decl: Declarations) -> None:
     if headers:
         success["headers"] = headers
     op_doc["responses"] = responses
+
+
+def lazy(module: str) -> Callable[[], Declarations]:
+    """`Family.openapi` for the `declarations()` of `module`, imported on the first call: the
+    Pydantic models of a family's contract load with the first /openapi.json, not at start-up."""
+
+    def declare() -> Declarations:
+        made: Declarations = importlib.import_module(module).declarations()
+        return made
+
+    return declare
 
 
 def build(app: FastAPI, registry: Registry, extra: Sequence[Declarations] = ()) -> dict[str, Any]:

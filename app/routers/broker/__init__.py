@@ -6,7 +6,7 @@ from typing import Any
 
 from app.engine.broker.service import BrokerService
 from app.families import ErrorShape, Family
-from app.openapi import Declarations
+from app.openapi import lazy
 from app.routers.broker import account, admin, alerts, asyncapi, market, scripts, sign, trade, ws
 
 
@@ -33,13 +33,6 @@ ERRORS = ErrorShape(
     },
     body=error_body,
 )
-
-
-def declarations() -> Declarations:
-    """The family's OpenAPI declarations; their Pydantic models load with the first /openapi.json."""
-    from app.routers.broker import schemas
-
-    return schemas.declarations()
 
 
 family = Family(
@@ -71,5 +64,5 @@ family = Family(
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
     order=2,
-    openapi=declarations,
+    openapi=lazy("app.routers.broker.schemas"),
 )

@@ -7,7 +7,7 @@ from typing import Any
 from app.clock import iso_ms
 from app.engine.musubi.service import Musubi
 from app.families import ErrorShape, Family
-from app.openapi import Declarations
+from app.openapi import lazy
 from app.routers.musubi import admin, asyncapi, auth, market_makers, orders, sse
 
 
@@ -40,13 +40,6 @@ ERRORS = ErrorShape(
 )
 
 
-def declarations() -> Declarations:
-    """The family's OpenAPI declarations; their Pydantic models load with the first /openapi.json."""
-    from app.routers.musubi import schemas
-
-    return schemas.declarations()
-
-
 family = Family(
     name="musubi",
     title="Musubi settlement",
@@ -58,5 +51,5 @@ family = Family(
     admin_router=admin.router,
     asyncapi=asyncapi.asyncapi,
     order=1,
-    openapi=declarations,
+    openapi=lazy("app.routers.musubi.schemas"),
 )

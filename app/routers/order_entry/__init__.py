@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from app.engine.order_entry.service import FAMILY, OrderEntryService
 from app.families import CORE_CODES, ErrorShape, Family
-from app.openapi import Declarations
+from app.openapi import lazy
 from app.routers.order_entry import admin, asyncapi, fix_listener, rest, ws
 
 # `{"error": {"code", "message"}}`, the core's own shape
 ERRORS = ErrorShape(codes=dict(CORE_CODES))
-
-
-def declarations() -> Declarations:
-    """The family's OpenAPI declarations; their Pydantic models load with the first /openapi.json."""
-    from app.routers.order_entry import schemas
-
-    return schemas.declarations()
 
 
 family = Family(
@@ -29,5 +22,5 @@ family = Family(
     asyncapi=asyncapi.asyncapi,
     listener=fix_listener.start_fix,
     order=3,
-    openapi=declarations,
+    openapi=lazy("app.routers.order_entry.schemas"),
 )
