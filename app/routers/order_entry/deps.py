@@ -52,12 +52,12 @@ async def signed_request(request: Request) -> Signed:
             sc[i] = value.decode("latin-1")
     version, key, nonce, timestamp, passphrase, signature = sc
     call = SignedCall(
-        version=version,
-        key=key,
-        nonce=nonce,
-        timestamp=timestamp,
-        passphrase=passphrase,
-        signature=signature,
+        version,
+        key,
+        nonce,
+        timestamp,
+        passphrase,
+        signature,
         method=scope["method"],
         # the path exactly as sent (percent-encoded), without any query string
         path=raw_path.split(b"?", 1)[0].decode("latin-1") if raw_path else scope["path"],
