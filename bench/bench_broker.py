@@ -29,8 +29,9 @@ from typing import Any
 
 import orjson
 
+from bench import ADMIN, serve_cmd
+
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN = "bench-admin"
 SESSIONS = 500
 PER_SESSION = 5
 BATCH_FRAMES = SESSIONS * PER_SESSION  # every symbol of a batch reaches 125 sessions
@@ -99,24 +100,7 @@ async def refserver() -> AsyncIterator[tuple[int, int]]:
             }
         )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            "0",
-            "--broker-ws-port",
-            "0",
-            "--database-url",
-            f"sqlite:///{tmp}/bench.db",
-            "--seed",
-            "none",
-            "--clock",
-            "frozen",
-            "--admin-token",
-            ADMIN,
-            "--fix-port",  # a free port: another server on this machine may hold the default
-            "0",
+            *serve_cmd(f"sqlite:///{tmp}/bench.db", "--seed", "none", "--clock", "frozen"),
             cwd=str(ROOT),
             env=env,
             stdout=asyncio.subprocess.PIPE,

@@ -30,8 +30,9 @@ from typing import Any
 
 import orjson
 
+from bench import ADMIN, serve_cmd
+
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN = "bench-admin"
 
 
 def _row(
@@ -100,24 +101,7 @@ class Server:
 
     def start(self) -> None:
         env = dict(os.environ, REFSERVER_OE_LIQUIDITY="on", REFSERVER_LOG_LEVEL="error")
-        cmd = [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            "0",
-            "--broker-ws-port",
-            "0",
-            "--database-url",
-            f"sqlite:///{self.db_path}",
-            "--admin-token",
-            ADMIN,
-            "--seed",
-            "none",
-            "--log-level",
-            "error",
-        ]
+        cmd = serve_cmd(f"sqlite:///{self.db_path}", "--seed", "none", "--log-level", "error")
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=_pin(0)
         )

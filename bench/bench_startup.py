@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import jsonserver
+from bench import jsonserver, serve_cmd
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,20 +34,7 @@ USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE
 
 
 async def refserver_start(db_url: str) -> float:
-    cmd = [
-        sys.executable,
-        "-m",
-        "app.cli",
-        "serve",
-        "--port",
-        "0",
-        "--broker-ws-port",
-        "0",
-        "--database-url",
-        db_url,
-        "--admin-token",
-        "bench",
-    ]
+    cmd = serve_cmd(db_url)
     if len(os.sched_getaffinity(0)) > 1:
         cmd = ["taskset", "-c", "0", *cmd]
     t0 = time.perf_counter()
