@@ -10,7 +10,6 @@ SQLAlchemy execution context per statement on the write path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import fields
 from decimal import Decimal
@@ -37,14 +36,14 @@ from app.engine.broker.model import (
     money,
 )
 from app.engine.broker.symbols import BY_NAME
+from app.engine.statement import Statement, insert_sql
 
 FAMILY = "broker"
-_PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
-class Stmt:
-    """A statement of a `Work`, written with `:name` parameters and run with positional ones in
-    the driver's style (`?` sqlite3, `%s` psycopg).
+class Stmt(Statement):
+    """A statement of a `Work` (`app.engine.statement`), run with positional parameters in the
+    driver's style (`?` sqlite3, `%s` psycopg).
 
     Money columns are NUMERIC(20, 2) (migration 0007_broker_money): psycopg binds the `Decimal`
     itself; sqlite3 has no decimal type, so `money` parameters are bound as floats there, as
@@ -53,12 +52,10 @@ class Stmt:
     object, in statement order.
     """
 
-    __slots__ = ("money", "names", "pg", "sqlite", "values")
+    __slots__ = ("money", "values")
 
     def __init__(self, sql: str, money: tuple[str, ...] = (), attrs: dict[str, str] | None = None) -> None:
-        self.names = tuple(_PARAM.findall(sql))
-        self.sqlite = _PARAM.sub("?", sql)
-        self.pg = _PARAM.sub("%s", sql)
+        super().__init__(sql)
         self.money = tuple(i for i, n in enumerate(self.names) if n in money)
         self.values: Callable[[Any], tuple[Any, ...]] | None = None
         if attrs is not None and len(self.names) > 1:
@@ -66,10 +63,6 @@ class Stmt:
 
     def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
         return tuple([values[n] for n in self.names])
-
-
-def _insert(table: str, columns: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
 
 
 def _update(table: str, columns: tuple[str, ...], key: str, *fixed: str) -> str:
@@ -80,12 +73,12 @@ def _update(table: str, columns: tuple[str, ...], key: str, *fixed: str) -> str:
 
 USER_COLS = ", ".join(USER_TABLE_COLUMNS)
 _USER_MONEY = ("balance", "credit")
-INS_USER = Stmt(_insert("broker_users", USER_TABLE_COLUMNS), _USER_MONEY, ACCOUNT_ATTRS)
+INS_USER = Stmt(insert_sql("broker_users", USER_TABLE_COLUMNS), _USER_MONEY, ACCOUNT_ATTRS)
 UPD_USER = Stmt(_update("broker_users", USER_TABLE_COLUMNS, "login", "regdate"), _USER_MONEY, ACCOUNT_ATTRS)
 UPD_BALANCE = Stmt("UPDATE broker_users SET balance=:balance WHERE login=:login", ("balance",))
 TRADE_COLS = ", ".join(TRADE_TABLE_COLUMNS)
 _TRADE_MONEY = ("profit", "commission", "storage", "margin")
-INS_TRADE = Stmt(_insert("broker_trades", TRADE_TABLE_COLUMNS), _TRADE_MONEY, TRADE_ATTRS)
+INS_TRADE = Stmt(insert_sql("broker_trades", TRADE_TABLE_COLUMNS), _TRADE_MONEY, TRADE_ATTRS)
 UPD_TRADE = Stmt(
     _update("broker_trades", TRADE_TABLE_COLUMNS, "order_id", "login", "symbol", "digits"),
     _TRADE_MONEY,
@@ -95,11 +88,11 @@ INS_REVOKED = Stmt("INSERT INTO broker_revoked_tokens (jti, login, exp) VALUES (
 INS_WATCH = Stmt("INSERT INTO broker_watch (login, symbol, position) VALUES (:login, :symbol, :position)")
 DEL_WATCH = Stmt("DELETE FROM broker_watch WHERE login=:login AND symbol=:symbol")
 ALERT_COLS = ", ".join(ALERT_COLUMNS)
-INS_ALERT = Stmt(_insert("broker_alerts", ALERT_COLUMNS), attrs={})
+INS_ALERT = Stmt(insert_sql("broker_alerts", ALERT_COLUMNS), attrs={})
 UPD_ALERT = Stmt(_update("broker_alerts", ALERT_COLUMNS, "id", "login", "created_at"), attrs={})
 DEL_ALERT = Stmt("DELETE FROM broker_alerts WHERE id=:id")
-INS_LOG = Stmt(_insert("broker_alert_logs", ALERT_LOG_COLUMNS))
-INS_NOTE = Stmt(_insert("broker_notifications", ("id", "login", "level", "title", "message", "ctm")))
+INS_LOG = Stmt(insert_sql("broker_alert_logs", ALERT_LOG_COLUMNS))
+INS_NOTE = Stmt(insert_sql("broker_notifications", ("id", "login", "level", "title", "message", "ctm")))
 INS_SCRIPT = text(
     "INSERT INTO broker_scripts (id, login, name, script, autostart, type, created_at, updated_at) "
     "VALUES (:id, :login, :name, :script, :autostart, 'private', :now, :now)"
@@ -186,11 +179,11 @@ class Work:
         try:
             for stmt, values in ops:
                 if not sqlite:
-                    cur.execute(stmt.pg, values)
+                    cur.execute(stmt.format, values)
                 elif stmt.money:
-                    cur.execute(stmt.sqlite, _floats(values, stmt.money))
+                    cur.execute(stmt.qmark, _floats(values, stmt.money))
                 else:
-                    cur.execute(stmt.sqlite, values)
+                    cur.execute(stmt.qmark, values)
         finally:
             cur.close()
         for login, frame in self.events:

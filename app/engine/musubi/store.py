@@ -6,7 +6,7 @@ failed write leaves memory untouched; the unit of work then rebuilds it from the
 (`Store.load`).
 
 Writes run in the streams writer thread, inside its transaction, straight on the DBAPI cursor
-(`Stmt`): this is the hot path of every order change, and SQLAlchemy's per-statement
+(`app.engine.statement`): this is the hot path of every order change, and SQLAlchemy's per-statement
 execution machinery costs several times the statement itself. Reads are cold (start-up,
 compliance records) and use SQLAlchemy Core `text()`.
 """
@@ -33,27 +33,12 @@ from app.engine.musubi.model import (
     Participant,
     Quote,
 )
+from app.engine.statement import Statement, insert_sql
 from app.engine.streams import Emit, Streams
 
 
-class Stmt:
-    """A write statement with positional parameters, for either driver's placeholder."""
-
-    __slots__ = ("_sql", "template")
-
-    def __init__(self, template: str) -> None:
-        self.template = template  # placeholders written as {p}
-        self._sql: dict[str, str] = {}
-
-    def sql(self, placeholder: str) -> str:
-        out = self._sql.get(placeholder)
-        if out is None:
-            out = self._sql[placeholder] = self.template.replace("{p}", placeholder)
-        return out
-
-
-def _insert(table: str, cols: tuple[str, ...]) -> Stmt:
-    return Stmt(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('{p}' for _ in cols)})")
+def _insert(table: str, cols: tuple[str, ...]) -> Statement:
+    return Statement(insert_sql(table, cols))
 
 
 PARTICIPANT_COLUMNS = ("party_id", "name", "role", "client_id", "client_secret", "simulated", "created_at")
@@ -61,15 +46,17 @@ INSERT_PARTICIPANT = _insert("musubi_participants", PARTICIPANT_COLUMNS)
 SELECT_PARTICIPANTS = text(f"SELECT {', '.join(PARTICIPANT_COLUMNS)} FROM musubi_participants")
 
 INSERT_ORDER = _insert("musubi_orders", ORDER_COLUMNS)
-UPDATE_ORDER = Stmt(
+UPDATE_ORDER = Statement(
     "UPDATE musubi_orders SET "
-    + ", ".join(f"{c} = {{p}}" for c in MUTABLE_ORDER_COLUMNS)
-    + " WHERE intent_id = {p}"
+    + ", ".join(f"{c} = :{c}" for c in MUTABLE_ORDER_COLUMNS)
+    + " WHERE intent_id = :intent_id"
 )
 SELECT_ORDERS = text(f"SELECT {', '.join(ORDER_COLUMNS)} FROM musubi_orders ORDER BY created_at, intent_id")
 
 INSERT_QUOTE = _insert("musubi_quotes", QUOTE_COLUMNS)
-UPDATE_QUOTE = Stmt("UPDATE musubi_quotes SET status = {p}, updated_at = {p} WHERE quote_id = {p}")
+UPDATE_QUOTE = Statement(
+    "UPDATE musubi_quotes SET status = :status, updated_at = :updated_at WHERE quote_id = :quote_id"
+)
 SELECT_QUOTES = text(f"SELECT {', '.join(QUOTE_COLUMNS)} FROM musubi_quotes ORDER BY created_at, quote_id")
 
 INSERT_TRANSITION = _insert("musubi_transitions", TRANSITION_COLUMNS)
@@ -97,7 +84,7 @@ WIPE = (
 )
 
 
-def _statements(ch: Changes) -> list[tuple[Stmt, list[tuple[Any, ...]]]]:
+def _statements(ch: Changes) -> list[tuple[Statement, list[tuple[Any, ...]]]]:
     """The rows of a unit, one batch per statement, in foreign-key order: participants,
     orders, quotes, records."""
     orders, quotes = ch.orders, ch.quotes
